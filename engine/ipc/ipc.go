@@ -1,0 +1,206 @@
+// Package ipc is the message transport between stack processes: the CLI and
+// a container's shim, and the shim and the container's init. A message is
+// one JSON value in one SOCK_SEQPACKET packet, optionally carrying file
+// descriptors (SCM_RIGHTS). Seqpacket keeps message boundaries, so a
+// descriptor always arrives with the message it belongs to.
+//
+// The package depends only on the standard library and x/sys/unix, because
+// the in-container init imports it and its start-up must stay cheap.
+package ipc
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// MaxMessage bounds one packet. Messages are small control records; a
+// process spec with a large environment still fits.
+const MaxMessage = 1 << 20
+
+// maxFDs bounds the descriptors accepted with one message.
+const maxFDs = 16
+
+// Conn is a seqpacket connection. Send and Recv may be called from different
+// goroutines; concurrent Sends are safe (each is one sendmsg), concurrent
+// Recvs are not.
+type Conn struct {
+	c   *net.UnixConn
+	buf []byte
+}
+
+// New wraps an existing seqpacket connection.
+func New(c *net.UnixConn) *Conn { return &Conn{c: c} }
+
+// FromFile turns an inherited socket descriptor into a Conn; the file is
+// consumed.
+func FromFile(f *os.File) (*Conn, error) {
+	fc, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	uc, ok := fc.(*net.UnixConn)
+	if !ok {
+		fc.Close()
+		return nil, fmt.Errorf("ipc: descriptor is not a unix socket")
+	}
+	return New(uc), nil
+}
+
+// Pair returns a connected pair of seqpacket sockets as files, for handing
+// one end to a child process.
+func Pair() (*os.File, *os.File, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, os.NewSyscallError("socketpair", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "ipc0"), os.NewFile(uintptr(fds[1]), "ipc1"), nil
+}
+
+// Dial connects to a seqpacket socket at path. Long paths (over the 108-byte
+// sun_path limit, common under test temp dirs) are reached through an
+// O_PATH descriptor of the directory.
+func Dial(path string) (*Conn, error) {
+	var c *net.UnixConn
+	err := withShortPath(path, func(p string) error {
+		var err error
+		c, err = net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: p, Net: "unixpacket"})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return New(c), nil
+}
+
+// Listen creates a seqpacket listener at path, replacing a stale socket file.
+func Listen(path string) (*net.UnixListener, error) {
+	os.Remove(path)
+	var l *net.UnixListener
+	err := withShortPath(path, func(p string) error {
+		var err error
+		l, err = net.ListenUnix("unixpacket", &net.UnixAddr{Name: p, Net: "unixpacket"})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	// The listener must not unlink the path on Close: a new shim may already
+	// own a socket of the same name.
+	l.SetUnlinkOnClose(false)
+	return l, nil
+}
+
+func withShortPath(path string, fn func(string) error) error {
+	if len(path) < 100 {
+		return fn(path)
+	}
+	dir, err := os.OpenFile(filepath.Dir(path), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return fn(fmt.Sprintf("/proc/self/fd/%d/%s", dir.Fd(), filepath.Base(path)))
+}
+
+// Close closes the connection.
+func (c *Conn) Close() error { return c.c.Close() }
+
+// CloseWrite is not available on seqpacket; Shutdown stops further sends.
+func (c *Conn) Shutdown() error {
+	raw, err := c.c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	raw.Control(func(fd uintptr) { serr = unix.Shutdown(int(fd), unix.SHUT_WR) })
+	return serr
+}
+
+// Send sends v as one message with the given descriptors attached. The
+// caller keeps ownership of the files.
+func (c *Conn) Send(v any, files ...*os.File) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if len(b) > MaxMessage {
+		return fmt.Errorf("ipc: message of %d bytes exceeds %d", len(b), MaxMessage)
+	}
+	var oob []byte
+	if len(files) > 0 {
+		fds := make([]int, len(files))
+		for i, f := range files {
+			fds[i] = int(f.Fd())
+		}
+		oob = unix.UnixRights(fds...)
+	}
+	_, _, err = c.c.WriteMsgUnix(b, oob, nil)
+	return err
+}
+
+// ErrClosed is returned by Recv when the peer has closed the connection.
+var ErrClosed = errors.New("ipc: connection closed")
+
+// Recv reads one message into v and returns the descriptors that came with
+// it, which the caller owns.
+func (c *Conn) Recv(v any) ([]*os.File, error) {
+	if c.buf == nil {
+		c.buf = make([]byte, MaxMessage)
+	}
+	oob := make([]byte, unix.CmsgSpace(maxFDs*4))
+	n, oobn, flags, _, err := c.c.ReadMsgUnix(c.buf, oob)
+	if err != nil {
+		return nil, err
+	}
+	files, ferr := parseRights(oob[:oobn])
+	if n == 0 && oobn == 0 {
+		return nil, ErrClosed
+	}
+	if flags&unix.MSG_TRUNC != 0 || flags&unix.MSG_CTRUNC != 0 {
+		closeAll(files)
+		return nil, fmt.Errorf("ipc: message truncated")
+	}
+	if ferr != nil {
+		return nil, ferr
+	}
+	if err := json.Unmarshal(c.buf[:n], v); err != nil {
+		closeAll(files)
+		return nil, fmt.Errorf("ipc: decode: %w", err)
+	}
+	return files, nil
+}
+
+func parseRights(oob []byte) ([]*os.File, error) {
+	if len(oob) == 0 {
+		return nil, nil
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, err
+	}
+	var files []*os.File
+	for _, m := range msgs {
+		fds, err := unix.ParseUnixRights(&m)
+		if err != nil {
+			continue
+		}
+		for _, fd := range fds {
+			unix.CloseOnExec(fd)
+			files = append(files, os.NewFile(uintptr(fd), "ipc-fd"))
+		}
+	}
+	return files, nil
+}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
+}
