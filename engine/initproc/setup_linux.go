@@ -1,0 +1,458 @@
+package initproc
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"stack/engine/rootfs"
+)
+
+// stepError ties a set-up failure to its named step, so the shim can say
+// `container "x": start: init: pivot_root: invalid argument`.
+type stepError struct {
+	step string
+	err  error
+}
+
+func (e *stepError) Error() string { return e.step + ": " + e.err.Error() }
+func (e *stepError) Unwrap() error { return e.err }
+
+func step(name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &stepError{step: name, err: err}
+}
+
+// setup builds the container's root filesystem and environment. It runs on
+// the locked main thread, as root with full capabilities, inside the new
+// namespaces. The steps run in a fixed order; the first failure ends it.
+func (in *initState) setup() error {
+	cfg := in.cfg
+	spec := cfg.Spec
+	unix.Umask(0)
+	if err := step("cgroup namespace", in.unshareCgroupNS()); err != nil {
+		return err
+	}
+	if err := step("make / private", rootfs.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "")); err != nil {
+		return err
+	}
+	if err := step("mount rootfs", rootfs.MountOverlay(cfg.Rootfs, cfg.Lower, cfg.Upper, cfg.Work)); err != nil {
+		return err
+	}
+	if err := step("mounts", in.mountAll(spec.Mounts)); err != nil {
+		return err
+	}
+	if err := step("pivot_root", rootfs.PivotRoot(cfg.Rootfs)); err != nil {
+		return err
+	}
+	if err := step("sysctl", writeSysctls(spec.Linux)); err != nil {
+		return err
+	}
+	if err := step("loopback", loopbackUp()); err != nil {
+		return err
+	}
+	if spec.Linux != nil {
+		if err := step("readonly paths", readonlyPaths(spec.Linux.ReadonlyPaths)); err != nil {
+			return err
+		}
+		if err := step("masked paths", maskPaths(spec.Linux.MaskedPaths)); err != nil {
+			return err
+		}
+	}
+	if spec.Root != nil && spec.Root.Readonly {
+		if err := step("read-only root", rootfs.Mount("", "/", "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, "")); err != nil {
+			return err
+		}
+	}
+	if spec.Hostname != "" {
+		if err := step("hostname", os.NewSyscallError("sethostname", unix.Sethostname([]byte(spec.Hostname)))); err != nil {
+			return err
+		}
+	}
+	if spec.Domainname != "" {
+		if err := step("domainname", os.NewSyscallError("setdomainname", unix.Setdomainname([]byte(spec.Domainname)))); err != nil {
+			return err
+		}
+	}
+	if spec.Process != nil {
+		if err := step("rlimits", setRlimits(spec.Process.Rlimits)); err != nil {
+			return err
+		}
+	}
+	// Container processes must not reach the init's /proc/1/exe (the host's
+	// stack binary, sealed but still ours) or its memory: without
+	// CAP_SYS_PTRACE they cannot access a non-dumpable process.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return step("dumpable", os.NewSyscallError("prctl", err))
+	}
+	return nil
+}
+
+// unshareCgroupNS gives this thread a new cgroup namespace rooted at the
+// container's cgroup (the shim placed us there before sending the config).
+// unshare(CLONE_NEWCGROUP) is per thread; the descriptor is kept so every
+// thread that starts a container process joins the same namespace.
+func (in *initState) unshareCgroupNS() error {
+	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+		return os.NewSyscallError("unshare", err)
+	}
+	fd, err := unix.Open("/proc/thread-self/ns/cgroup", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return os.NewSyscallError("open cgroup ns", err)
+	}
+	in.cgroupNS = fd
+	return nil
+}
+
+// mountFlags splits runtime-spec mount options into flags, propagation
+// flags and the data string.
+func mountFlags(options []string) (flags, prop uintptr, data string) {
+	var d []string
+	for _, o := range options {
+		switch o {
+		case "ro":
+			flags |= unix.MS_RDONLY
+		case "rw":
+			flags &^= unix.MS_RDONLY
+		case "nosuid":
+			flags |= unix.MS_NOSUID
+		case "suid":
+			flags &^= unix.MS_NOSUID
+		case "nodev":
+			flags |= unix.MS_NODEV
+		case "dev":
+			flags &^= unix.MS_NODEV
+		case "noexec":
+			flags |= unix.MS_NOEXEC
+		case "exec":
+			flags &^= unix.MS_NOEXEC
+		case "strictatime":
+			flags |= unix.MS_STRICTATIME
+		case "relatime":
+			flags |= unix.MS_RELATIME
+		case "noatime":
+			flags |= unix.MS_NOATIME
+		case "nodiratime":
+			flags |= unix.MS_NODIRATIME
+		case "bind":
+			flags |= unix.MS_BIND
+		case "rbind":
+			flags |= unix.MS_BIND | unix.MS_REC
+		case "private":
+			prop = unix.MS_PRIVATE
+		case "rprivate":
+			prop = unix.MS_PRIVATE | unix.MS_REC
+		case "slave":
+			prop = unix.MS_SLAVE
+		case "rslave":
+			prop = unix.MS_SLAVE | unix.MS_REC
+		case "shared":
+			prop = unix.MS_SHARED
+		case "rshared":
+			prop = unix.MS_SHARED | unix.MS_REC
+		case "z", "Z", "nocopy", "create_host_path":
+			// SELinux relabel and volume hints: accepted, nothing to do here.
+		default:
+			d = append(d, o)
+		}
+	}
+	return flags, prop, strings.Join(d, ",")
+}
+
+func (in *initState) mountAll(mounts []specs.Mount) error {
+	root, err := os.OpenFile(in.cfg.Rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	for _, m := range mounts {
+		if err := in.mountOne(root, m); err != nil {
+			return fmt.Errorf("%s: %w", m.Destination, err)
+		}
+	}
+	return nil
+}
+
+func (in *initState) mountOne(root *os.File, m specs.Mount) error {
+	flags, prop, data := mountFlags(m.Options)
+	isBind := flags&unix.MS_BIND != 0 || m.Type == "bind"
+	var target *os.File
+	var err error
+	if isBind {
+		st, serr := os.Stat(m.Source)
+		if serr != nil {
+			return serr
+		}
+		if st.IsDir() {
+			target, err = rootfs.MkdirAllInRoot(root, m.Destination, 0o755)
+		} else {
+			target, err = rootfs.EnsureFileInRoot(root, m.Destination)
+		}
+	} else {
+		target, err = rootfs.MkdirAllInRoot(root, m.Destination, 0o755)
+	}
+	if err != nil {
+		return err
+	}
+	defer func() { target.Close() }()
+	dst := rootfs.ProcPath(target)
+
+	switch {
+	case isBind:
+		flags |= unix.MS_BIND
+		if err := rootfs.Mount(m.Source, dst, "", unix.MS_BIND|(flags&unix.MS_REC), ""); err != nil {
+			return err
+		}
+		if dst, err = remount(root, m.Destination, &target); err != nil {
+			return err
+		}
+		// Bind mounts ignore all flags but MS_REC on the first call: apply
+		// ro, nosuid and friends with a remount.
+		if rest := flags &^ (unix.MS_BIND | unix.MS_REC); rest != 0 {
+			if err := remountBind(dst, rest); err != nil {
+				return err
+			}
+		}
+	case m.Type == "cgroup" || m.Type == "cgroup2":
+		if err := in.mountCgroups(root, m.Destination, dst, flags); err != nil {
+			return err
+		}
+	default:
+		if err := rootfs.Mount(m.Type, dst, m.Type, flags, data); err != nil {
+			return err
+		}
+		if filepath.Clean(m.Destination) == "/dev" {
+			if err := populateDev(root); err != nil {
+				return err
+			}
+		}
+	}
+	if prop != 0 {
+		if !isBind {
+			if dst, err = remount(root, m.Destination, &target); err != nil {
+				return err
+			}
+		}
+		if err := rootfs.Mount("", dst, "", prop, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// remount resolves dest again after something was mounted on it: a
+// descriptor taken before the mount, and its /proc/self/fd path, still
+// point at the covered inode, so later changes would miss the new mount.
+// The new descriptor replaces *f (and is closed by the caller's defer).
+func remount(root *os.File, dest string, f **os.File) (string, error) {
+	nf, err := rootfs.OpenInRoot(root, dest, unix.O_PATH)
+	if err != nil {
+		return "", err
+	}
+	(*f).Close()
+	*f = nf
+	return rootfs.ProcPath(nf), nil
+}
+
+// remountBind applies flags to an existing bind mount, keeping the locked
+// flags the kernel insists on (a remount that would clear nosuid/nodev/noexec
+// inherited from the source fails with EPERM).
+func remountBind(dst string, flags uintptr) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dst, &st); err == nil {
+		for _, f := range []uintptr{unix.MS_NOSUID, unix.MS_NODEV, unix.MS_NOEXEC} {
+			if uintptr(st.Flags)&f != 0 {
+				flags |= f
+			}
+		}
+	}
+	return rootfs.Mount("", dst, "", unix.MS_BIND|unix.MS_REMOUNT|flags, "")
+}
+
+// mountCgroups mounts the container's view of the cgroup hierarchies. On a
+// pure v2 host it is one cgroup2 mount; on a v1 or hybrid host, a tmpfs with
+// one directory per v1 hierarchy. The cgroup namespace (unshared above)
+// makes each show the container's own cgroup as its root.
+func (in *initState) mountCgroups(root *os.File, dest, dst string, flags uintptr) error {
+	if len(in.cfg.CgroupV1) == 0 {
+		return rootfs.Mount("cgroup2", dst, "cgroup2", flags, "")
+	}
+	if err := rootfs.Mount("tmpfs", dst, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755"); err != nil {
+		return err
+	}
+	// Sub-directories must be made in the tmpfs just mounted: resolve the
+	// destination again (a descriptor taken before the mount still points
+	// at the covered directory).
+	for _, cm := range in.cfg.CgroupV1 {
+		sub, err := rootfs.MkdirAllInRoot(root, filepath.Join(dest, cm.Dir), 0o755)
+		if err != nil {
+			return err
+		}
+		err = rootfs.Mount("cgroup", rootfs.ProcPath(sub), "cgroup", flags, cm.Options)
+		sub.Close()
+		if err != nil {
+			return err
+		}
+	}
+	if flags&unix.MS_RDONLY != 0 {
+		top, err := rootfs.OpenInRoot(root, dest, unix.O_PATH|unix.O_DIRECTORY)
+		if err != nil {
+			return err
+		}
+		defer top.Close()
+		return rootfs.Mount("", rootfs.ProcPath(top), "", unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755")
+	}
+	return nil
+}
+
+// The default devices of the runtime-spec, plus the links every image
+// expects (runc's setupDevSymlinks).
+var defaultDevices = []struct {
+	name         string
+	major, minor uint32
+}{
+	{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+}
+
+var devLinks = [][2]string{
+	{"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
+	{"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"},
+}
+
+func populateDev(root *os.File) error {
+	// Resolve /dev again: the descriptor used as the mount target still
+	// points at the directory the tmpfs now covers.
+	d, err := rootfs.OpenInRoot(root, "/dev", unix.O_DIRECTORY|unix.O_RDONLY)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	fd := int(d.Fd())
+	for _, n := range defaultDevices {
+		if err := unix.Mknodat(fd, n.name, unix.S_IFCHR|0o666, int(unix.Mkdev(n.major, n.minor))); err != nil {
+			return &os.PathError{Op: "mknod", Path: "/dev/" + n.name, Err: err}
+		}
+	}
+	for _, l := range devLinks {
+		if err := unix.Symlinkat(l[0], fd, l[1]); err != nil {
+			return &os.PathError{Op: "symlink", Path: "/dev/" + l[1], Err: err}
+		}
+	}
+	return nil
+}
+
+func writeSysctls(l *specs.Linux) error {
+	if l == nil {
+		return nil
+	}
+	for k, v := range l.Sysctl {
+		p := filepath.Join("/proc/sys", strings.ReplaceAll(k, ".", "/"))
+		if err := os.WriteFile(p, []byte(v), 0); err != nil {
+			return fmt.Errorf("%s=%s: %w", k, v, err)
+		}
+	}
+	return nil
+}
+
+func readonlyPaths(paths []string) error {
+	for _, p := range paths {
+		if err := rootfs.Mount(p, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				continue
+			}
+			return err
+		}
+		if err := remountBind(p, unix.MS_RDONLY|unix.MS_REC); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func maskPaths(paths []string) error {
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			continue // absent on this kernel: nothing to mask
+		}
+		if st.IsDir() {
+			err = rootfs.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY, "size=0")
+		} else {
+			err = rootfs.Mount("/dev/null", p, "", unix.MS_BIND, "")
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return os.NewSyscallError("socket", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return os.NewSyscallError("SIOCGIFFLAGS", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return os.NewSyscallError("SIOCSIFFLAGS", err)
+	}
+	return nil
+}
+
+var rlimitTypes = map[string]int{
+	"RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_CPU": unix.RLIMIT_CPU,
+	"RLIMIT_DATA": unix.RLIMIT_DATA, "RLIMIT_FSIZE": unix.RLIMIT_FSIZE, "RLIMIT_LOCKS": unix.RLIMIT_LOCKS,
+	"RLIMIT_MEMLOCK": unix.RLIMIT_MEMLOCK, "RLIMIT_MSGQUEUE": unix.RLIMIT_MSGQUEUE, "RLIMIT_NICE": unix.RLIMIT_NICE,
+	"RLIMIT_NOFILE": unix.RLIMIT_NOFILE, "RLIMIT_NPROC": unix.RLIMIT_NPROC, "RLIMIT_RSS": unix.RLIMIT_RSS,
+	"RLIMIT_RTPRIO": unix.RLIMIT_RTPRIO, "RLIMIT_RTTIME": unix.RLIMIT_RTTIME, "RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING,
+	"RLIMIT_STACK": unix.RLIMIT_STACK,
+}
+
+// setRlimits applies the spec's limits to the init, whose children inherit
+// them. A hard limit is never raised above the current one: that needs
+// CAP_SYS_RESOURCE, which the machines stack runs on may not grant even to
+// root, and Docker's own behaviour is to inherit. The soft limit is clamped
+// to the resulting hard limit.
+//
+// syscall.Setrlimit (not x/sys) is used on purpose: it also clears the Go
+// runtime's saved RLIMIT_NOFILE, which Go would otherwise restore in every
+// child it starts (go.dev/issue/46279), undoing the limit.
+func setRlimits(limits []specs.POSIXRlimit) error {
+	for _, l := range limits {
+		res, ok := rlimitTypes[l.Type]
+		if !ok {
+			return fmt.Errorf("unknown rlimit %q", l.Type)
+		}
+		var cur syscall.Rlimit
+		if err := syscall.Getrlimit(res, &cur); err != nil {
+			return os.NewSyscallError("getrlimit", err)
+		}
+		hard, soft := l.Hard, l.Soft
+		if hard > cur.Max {
+			hard = cur.Max
+		}
+		if soft > hard {
+			soft = hard
+		}
+		if err := syscall.Setrlimit(res, &syscall.Rlimit{Cur: soft, Max: hard}); err != nil {
+			return fmt.Errorf("%s %d:%d: %w", l.Type, soft, hard, os.NewSyscallError("setrlimit", err))
+		}
+	}
+	return nil
+}
