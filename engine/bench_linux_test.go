@@ -1,0 +1,193 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"stack/engine"
+	"stack/engine/enginetest"
+)
+
+// reportLatencies reports p50 and p99 of ds in milliseconds.
+func reportLatencies(b *testing.B, ds []time.Duration) {
+	if len(ds) == 0 {
+		return
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	pct := func(p float64) float64 {
+		i := int(p * float64(len(ds)-1))
+		return float64(ds[i].Microseconds()) / 1000
+	}
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(0, "ns/op") // the percentiles are the result
+}
+
+func benchEngine(b *testing.B) *engine.Engine {
+	b.Helper()
+	enginetest.RequireRoot(b)
+	root := enginetest.NewRoot(b)
+	e, err := engine.Open(root, engine.Options{ReapShims: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := e.Images.Import(context.Background(), bytes.NewReader(enginetest.BusyboxTar(b)), busybox, nil); err != nil {
+		b.Fatal(err)
+	}
+	return e
+}
+
+// BenchmarkRunTrue: create + start + exit of /bin/true, shim included,
+// measured until the exit code is known. Removal is outside the timing.
+func BenchmarkRunTrue(b *testing.B) {
+	e := benchEngine(b)
+	ctx := context.Background()
+	ds := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		c, err := e.Create(ctx, engine.CreateOptions{Image: busybox, Cmd: []string{"/bin/true"}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := e.Start(ctx, c.ID()); err != nil {
+			b.Fatal(err)
+		}
+		if code, err := e.Wait(ctx, c.ID()); err != nil || code != 0 {
+			b.Fatalf("wait: %v code %d", err, code)
+		}
+		ds = append(ds, time.Since(t0))
+		b.StopTimer()
+		if err := e.Remove(ctx, c.ID(), true); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	reportLatencies(b, ds)
+}
+
+// BenchmarkStop: stop of a running `sleep` (which dies of the forwarded
+// SIGTERM), until the exit is recorded.
+func BenchmarkStop(b *testing.B) {
+	e := benchEngine(b)
+	ctx := context.Background()
+	ds := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		c, err := e.Create(ctx, engine.CreateOptions{Image: busybox, Cmd: []string{"sleep", "1000"}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := e.Start(ctx, c.ID()); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		t0 := time.Now()
+		if err := e.Stop(ctx, c.ID(), nil); err != nil {
+			b.Fatal(err)
+		}
+		ds = append(ds, time.Since(t0))
+		b.StopTimer()
+		e.Remove(ctx, c.ID(), true)
+		b.StartTimer()
+	}
+	reportLatencies(b, ds)
+}
+
+// BenchmarkIdleMemory reports the resident memory of the shim and the init
+// of an idle container (RSS and PSS, MiB). The value does not depend on N.
+func BenchmarkIdleMemory(b *testing.B) {
+	e := benchEngine(b)
+	ctx := context.Background()
+	c, err := e.Create(ctx, engine.CreateOptions{Image: busybox, Cmd: []string{"sleep", "1000"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Remove(ctx, c.ID(), true)
+	if err := e.Start(ctx, c.ID()); err != nil {
+		b.Fatal(err)
+	}
+	got, _ := e.Get(c.ID())
+	time.Sleep(200 * time.Millisecond) // let both settle after start-up
+	for i := 0; i < b.N; i++ {
+	}
+	shimRSS, shimPSS := memOf(got.State.ShimPid)
+	initRSS, initPSS := memOf(got.State.Pid)
+	b.ReportMetric(shimRSS+initRSS, "rss-MiB")
+	b.ReportMetric(shimPSS+initPSS, "pss-MiB")
+	b.ReportMetric(shimRSS, "shim-rss-MiB")
+	b.ReportMetric(initRSS, "init-rss-MiB")
+	b.ReportMetric(0, "ns/op")
+}
+
+// memOf reads a process's Rss and Pss from smaps_rollup, in MiB.
+func memOf(pid int) (rss, pss float64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		var kb float64
+		if n, _ := fmt.Sscanf(line, "Rss: %f kB", &kb); n == 1 {
+			rss = kb / 1024
+		}
+		if n, _ := fmt.Sscanf(line, "Pss: %f kB", &kb); n == 1 {
+			pss = kb / 1024
+		}
+	}
+	return rss, pss
+}
+
+// BenchmarkRuncRunTrue runs `runc run` of /bin/true on the same busybox
+// rootfs, for comparison in the same run. Skipped without runc.
+func BenchmarkRuncRunTrue(b *testing.B) {
+	enginetest.RequireRoot(b)
+	runc, err := exec.LookPath("runc")
+	if err != nil {
+		b.Skip("runc not installed (apt-get install runc)")
+	}
+	dir := b.TempDir()
+	rootfs := filepath.Join(dir, "rootfs")
+	os.MkdirAll(rootfs, 0o755)
+	tarball := filepath.Join(dir, "rootfs.tar")
+	if err := os.WriteFile(tarball, enginetest.BusyboxTar(b), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	if out, err := exec.Command("tar", "-C", rootfs, "-xf", tarball).CombinedOutput(); err != nil {
+		b.Fatalf("untar: %v %s", err, out)
+	}
+	if out, err := exec.Command(runc, "spec", "--bundle", dir).CombinedOutput(); err != nil {
+		b.Fatalf("runc spec: %v %s", err, out)
+	}
+	cfgPath := filepath.Join(dir, "config.json")
+	raw, _ := os.ReadFile(cfgPath)
+	var cfg map[string]any
+	json.Unmarshal(raw, &cfg)
+	proc := cfg["process"].(map[string]any)
+	proc["args"] = []string{"/bin/true"}
+	proc["terminal"] = false
+	raw, _ = json.Marshal(cfg)
+	os.WriteFile(cfgPath, raw, 0o644)
+	runcRoot := filepath.Join(dir, "state")
+	ds := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		cmd := exec.Command(runc, "--root", runcRoot, "run", "--bundle", dir, fmt.Sprintf("bench-%d", i))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("runc run: %v %s", err, out)
+		}
+		ds = append(ds, time.Since(t0))
+	}
+	reportLatencies(b, ds)
+}

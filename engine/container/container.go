@@ -1,0 +1,175 @@
+// Package container defines a container's records on disk — its
+// configuration (written once at create) and its state (written by the shim
+// while it lives, and repaired by commands after it died) — and where they
+// live. The engine and the shim both read and write them; neither keeps a
+// copy across commands.
+package container
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"stack/engine/state"
+)
+
+// Config is what a container was created with. It never changes after
+// create (a new config means a new container, as in Docker).
+type Config struct {
+	ID        string            `json:"id"`
+	Name      string            `json:"name"`
+	Created   time.Time         `json:"created"`
+	Image     string            `json:"image"`     // image ID
+	ImageName string            `json:"imageName"` // as the user gave it
+	Labels    map[string]string `json:"labels,omitempty"`
+	Spec      *specs.Spec       `json:"spec"`
+	Lower     []string          `json:"lower"` // image layer dirs, bottom first
+
+	// Entrypoint and Cmd as resolved (for inspect's Config and `ps`).
+	Entrypoint []string `json:"entrypoint,omitempty"`
+	Cmd        []string `json:"cmd,omitempty"`
+
+	Restart     RestartPolicy     `json:"restart"`
+	StopSignal  string            `json:"stopSignal,omitempty"`
+	StopTimeout *int              `json:"stopTimeout,omitempty"` // seconds
+	AutoRemove  bool              `json:"autoRemove,omitempty"`
+	OpenStdin   bool              `json:"openStdin,omitempty"`
+	LogOptions  map[string]string `json:"logOptions,omitempty"`
+	// NetworkMode is "none" (loopback only) until bridge networks exist.
+	NetworkMode string `json:"networkMode,omitempty"`
+}
+
+// RestartPolicy is Docker's restart policy.
+type RestartPolicy struct {
+	Name       string `json:"name"` // "no", "always", "on-failure", "unless-stopped"
+	MaxRetries int    `json:"maxRetries,omitempty"`
+}
+
+// Status is the lifecycle state of a container, as Docker names them.
+type Status string
+
+const (
+	Created    Status = "created"
+	Running    Status = "running"
+	Paused     Status = "paused"
+	Restarting Status = "restarting"
+	Exited     Status = "exited"
+	Dead       Status = "dead"
+	Removing   Status = "removing"
+)
+
+// State is a container's runtime state.
+type State struct {
+	Status       Status    `json:"status"`
+	Pid          int       `json:"pid,omitempty"`     // host pid of the init
+	ShimPid      int       `json:"shimPid,omitempty"` // host pid of the shim
+	StartedAt    time.Time `json:"startedAt,omitzero"`
+	FinishedAt   time.Time `json:"finishedAt,omitzero"`
+	ExitCode     int       `json:"exitCode"`
+	OOMKilled    bool      `json:"oomKilled,omitempty"`
+	Error        string    `json:"error,omitempty"`
+	RestartCount int       `json:"restartCount,omitempty"`
+	// ManualStop is set by stop and kill: the restart policy must not undo
+	// a stop the user asked for (and unless-stopped remembers it).
+	ManualStop bool    `json:"manualStop,omitempty"`
+	Health     *Health `json:"health,omitempty"`
+}
+
+// Health is the healthcheck state (filled by the shim's prober).
+type Health struct {
+	Status        string        `json:"status"` // starting, healthy, unhealthy
+	FailingStreak int           `json:"failingStreak"`
+	Log           []HealthProbe `json:"log,omitempty"`
+}
+
+// HealthProbe is one healthcheck result.
+type HealthProbe struct {
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	ExitCode int       `json:"exitCode"`
+	Output   string    `json:"output"`
+}
+
+// Paths of one container's files.
+type Paths struct {
+	Dir    string // persistent: records, logs, rootfs upper
+	RunDir string // runtime: socket, lock, mount point
+	ID     string
+}
+
+// PathsFor returns the paths of container id in root r.
+func PathsFor(r state.Root, id string) Paths {
+	return Paths{Dir: r.ContainerDir(id), RunDir: r.ContainerRunDir(id), ID: id}
+}
+
+func (p Paths) Config() string     { return filepath.Join(p.Dir, "config.json") }
+func (p Paths) State() string      { return filepath.Join(p.Dir, "state.json") }
+func (p Paths) Log() string        { return filepath.Join(p.Dir, p.ID+"-json.log") }
+func (p Paths) ShimLog() string    { return filepath.Join(p.Dir, "shim.log") }
+func (p Paths) Upper() string      { return filepath.Join(p.Dir, "fs", "upper") }
+func (p Paths) Work() string       { return filepath.Join(p.Dir, "fs", "work") }
+func (p Paths) Hosts() string      { return filepath.Join(p.Dir, "hosts") }
+func (p Paths) Hostname() string   { return filepath.Join(p.Dir, "hostname") }
+func (p Paths) ResolvConf() string { return filepath.Join(p.Dir, "resolv.conf") }
+func (p Paths) Socket() string     { return filepath.Join(p.RunDir, "shim.sock") }
+func (p Paths) ShimLock() string   { return filepath.Join(p.RunDir, "shim.lock") }
+func (p Paths) Rootfs() string     { return filepath.Join(p.RunDir, "rootfs") }
+
+// LoadConfig reads a container's config.
+func LoadConfig(p Paths) (*Config, error) {
+	var c Config
+	if err := readJSON(p.Config(), &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// SaveConfig writes a container's config durably.
+func SaveConfig(p Paths, c *Config) error { return writeJSON(p.Config(), c, true) }
+
+// LoadState reads a container's state; a missing file reads as Created.
+func LoadState(p Paths) (*State, error) {
+	var s State
+	if err := readJSON(p.State(), &s); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return &State{Status: Created}, nil
+		}
+		return nil, err
+	}
+	return &s, nil
+}
+
+// SaveState writes a container's state atomically. It is not fsynced: state
+// is rebuilt from the world (is the shim alive?) by the next command.
+func SaveState(p Paths, s *State) error { return writeJSON(p.State(), s, false) }
+
+// ShimAlive reports whether a shim holds the container's lock, which it
+// does for its whole life; this survives pid reuse, unlike a pid check.
+func ShimAlive(p Paths) bool { return state.IsLocked(p.ShimLock()) }
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+func writeJSON(path string, v any, durable bool) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if durable {
+		return state.WriteFile(path, b, 0o600)
+	}
+	return state.WriteFileNoSync(path, b, 0o600)
+}

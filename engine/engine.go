@@ -1,0 +1,119 @@
+// Package engine is the facade of stack's runtime core: containers (create,
+// start, stop, kill, remove, exec, logs, wait, inspect, top, pause) and
+// images, in its own vocabulary. It knows nothing of compose, labels'
+// meanings, the spec or the planner; the compose layers and the CLI call it.
+//
+// There is no daemon. Every call reads the state root, acts, and returns;
+// what must outlive the call is a container's shim (engine/shim). Calls that
+// change the set of containers take the root's lock; calls on one running
+// container go through its shim, which serialises them.
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"stack/engine/container"
+	"stack/engine/errdefs"
+	"stack/engine/image"
+	"stack/engine/state"
+)
+
+// Sentinel errors, shared with the engine's sub-packages.
+var (
+	ErrNotFound   = errdefs.ErrNotFound
+	ErrExists     = errdefs.ErrExists
+	ErrInUse      = errdefs.ErrInUse
+	ErrNotRunning = errdefs.ErrNotRunning
+	ErrInvalid    = errdefs.ErrInvalid
+)
+
+// Options configure an Engine.
+type Options struct {
+	// Log receives diagnostics; nil discards them.
+	Log *slog.Logger
+	// Exe is the stack binary that shims and inits are started from;
+	// empty means the running binary.
+	Exe string
+	// ReapShims makes the engine wait for the shims it starts, for callers
+	// that live long (tests, `stack up` in the foreground).
+	ReapShims bool
+}
+
+// Engine is a handle on one state root. It holds no state of its own beyond
+// open handles; it is safe for concurrent use.
+type Engine struct {
+	root   state.Root
+	log    *slog.Logger
+	exe    string
+	reap   bool
+	Images *image.Store
+}
+
+// Open opens the state root, creating it if needed.
+func Open(root state.Root, opts Options) (*Engine, error) {
+	if err := root.Init(); err != nil {
+		return nil, err
+	}
+	imgs, err := image.Open(root.ImageDir())
+	if err != nil {
+		return nil, fmt.Errorf("open image store: %w", err)
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	exe := opts.Exe
+	if exe == "" {
+		exe = "/proc/self/exe"
+	}
+	return &Engine{root: root, log: log, exe: exe, reap: opts.ReapShims, Images: imgs}, nil
+}
+
+// Root returns the engine's state root.
+func (e *Engine) Root() state.Root { return e.root }
+
+// lock takes the root's lock for a change to the set of containers.
+func (e *Engine) lock() (*state.Lock, error) {
+	return state.LockFile(e.root.LockPath())
+}
+
+func (e *Engine) paths(id string) container.Paths { return container.PathsFor(e.root, id) }
+
+// ImageUsers returns the names of containers created from image id.
+func (e *Engine) ImageUsers(id string) ([]string, error) {
+	cs, err := e.List(true)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, c := range cs {
+		if c.Config.Image == id {
+			names = append(names, c.Config.Name)
+		}
+	}
+	return names, nil
+}
+
+// containerIDs lists the IDs of all containers in the root.
+func (e *Engine) containerIDs() ([]string, error) {
+	ents, err := os.ReadDir(e.root.ContainersDir())
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var ids []string
+	for _, ent := range ents {
+		if ent.IsDir() && ent.Name()[0] != '.' {
+			if _, err := os.Stat(filepath.Join(e.root.ContainerDir(ent.Name()), "config.json")); err == nil {
+				ids = append(ids, ent.Name())
+			}
+		}
+	}
+	return ids, nil
+}

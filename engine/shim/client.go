@@ -1,0 +1,199 @@
+package shim
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"stack/engine/container"
+	"stack/engine/ipc"
+)
+
+// ErrNotRunning is returned by clients when no shim serves the container.
+var ErrNotRunning = errors.New("container is not running")
+
+// Start starts a shim for the container at p and waits until the
+// container's process runs (or failed to start). exe is the binary to run
+// as the shim (normally /proc/self/exe). The shim is not waited for by the
+// caller's process unless reap is true (a long-lived caller must reap it to
+// avoid a zombie; a CLI that exits right away need not).
+func Start(exe string, p container.Paths, reap bool) (Ready, error) {
+	if err := os.MkdirAll(p.RunDir, 0o700); err != nil {
+		return Ready{}, err
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return Ready{}, err
+	}
+	defer r.Close()
+	cmd := exec.Command(exe, Arg, p.Dir, p.RunDir, p.ID)
+	cmd.Args[0] = "stack"
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.Env = os.Environ()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return Ready{}, fmt.Errorf("start shim: %w", err)
+	}
+	w.Close()
+	if reap {
+		go cmd.Wait()
+	} else {
+		cmd.Process.Release()
+	}
+	var rd Ready
+	if err := json.NewDecoder(r).Decode(&rd); err != nil {
+		if err == io.EOF {
+			return Ready{}, fmt.Errorf("shim exited before the container started (see %s)", p.ShimLog())
+		}
+		return Ready{}, fmt.Errorf("read shim status: %w", err)
+	}
+	return rd, nil
+}
+
+// Client is a connection to a container's shim.
+type Client struct{ c *ipc.Conn }
+
+// Dial connects to the shim of the container at p; ErrNotRunning if none.
+func Dial(p container.Paths) (*Client, error) {
+	c, err := ipc.Dial(p.Socket())
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
+			return nil, ErrNotRunning
+		}
+		return nil, err
+	}
+	return &Client{c: c}, nil
+}
+
+// Close closes the connection.
+func (c *Client) Close() error { return c.c.Close() }
+
+func (c *Client) roundTrip(req Request, files ...*os.File) (Response, []*os.File, error) {
+	if err := c.c.Send(req, files...); err != nil {
+		return Response{}, nil, err
+	}
+	var resp Response
+	got, err := c.c.Recv(&resp)
+	if err != nil {
+		if errors.Is(err, ipc.ErrClosed) || errors.Is(err, io.EOF) {
+			return Response{}, nil, ErrNotRunning
+		}
+		return Response{}, nil, err
+	}
+	if resp.Type == RespError {
+		return resp, got, errors.New(resp.Error)
+	}
+	return resp, got, nil
+}
+
+// Stop stops the container (timeout nil = its default) and returns once it
+// has exited.
+func (c *Client) Stop(timeout *int, sig syscall.Signal) (Response, error) {
+	r, _, err := c.roundTrip(Request{Type: ReqStop, Timeout: timeout, Signal: int(sig)})
+	return r, err
+}
+
+// Kill sends sig to the container's main process.
+func (c *Client) Kill(sig syscall.Signal) error {
+	_, _, err := c.roundTrip(Request{Type: ReqKill, Signal: int(sig)})
+	return err
+}
+
+// Wait blocks until the container has stopped for good (no restart pending).
+func (c *Client) Wait() (Response, error) {
+	r, _, err := c.roundTrip(Request{Type: ReqWait})
+	return r, err
+}
+
+// Pause freezes (true) or thaws (false) the container.
+func (c *Client) Pause(freeze bool) error {
+	t := ReqUnpause
+	if freeze {
+		t = ReqPause
+	}
+	_, _, err := c.roundTrip(Request{Type: t})
+	return err
+}
+
+// Exec starts p in the container. Without a terminal, stdio are the three
+// descriptors the process gets; with one, they must be nil and the pty
+// master is returned. The connection then belongs to the exec: call
+// ExecWait for the exit code and ExecSignal to signal the process.
+func (c *Client) Exec(p *specs.Process, stdio []*os.File) (pid int, master *os.File, err error) {
+	r, files, err := c.roundTrip(Request{Type: ReqExec, Process: p}, stdio...)
+	if err != nil {
+		for _, f := range files {
+			f.Close()
+		}
+		if r.ExitCode != 0 {
+			return 0, nil, &ExecError{Code: r.ExitCode, Msg: err.Error()}
+		}
+		return 0, nil, err
+	}
+	if len(files) > 0 {
+		master = files[0]
+	}
+	return r.Pid, master, nil
+}
+
+// ExecError is an exec that could not start; Code is docker's (126, 127).
+type ExecError struct {
+	Code int
+	Msg  string
+}
+
+func (e *ExecError) Error() string { return e.Msg }
+
+// ExecWait waits for the exec'd process and returns its exit code.
+func (c *Client) ExecWait() (int, error) {
+	var resp Response
+	if _, err := c.c.Recv(&resp); err != nil {
+		return -1, err
+	}
+	if resp.Type != RespExecExited {
+		return -1, fmt.Errorf("exec: unexpected %q", resp.Type)
+	}
+	return resp.ExitCode, nil
+}
+
+// ExecSignal signals the exec'd process.
+func (c *Client) ExecSignal(sig syscall.Signal) error {
+	return c.c.Send(Request{Type: ReqSignalExec, Signal: int(sig)})
+}
+
+// Attach streams the container's output on this connection. stdin says
+// whether the client will send input (and close it). After Attach, call
+// Next for each output chunk until it returns the exit.
+func (c *Client) Attach(stdin bool) error {
+	_, _, err := c.roundTrip(Request{Type: ReqAttach, Stdin: stdin})
+	return err
+}
+
+// Next returns the next attach message: RespOutput, or RespExited last.
+func (c *Client) Next() (Response, error) {
+	var r Response
+	if _, err := c.c.Recv(&r); err != nil {
+		return Response{}, err
+	}
+	return r, nil
+}
+
+// SendStdin sends input to an attached container.
+func (c *Client) SendStdin(p []byte) error {
+	return c.c.Send(Request{Type: ReqStdin, Data: p})
+}
+
+// CloseStdin closes an attached container's stdin (non-terminal only).
+func (c *Client) CloseStdin() error { return c.c.Send(Request{Type: ReqStdinClose}) }
+
+// Resize sets the container's terminal size.
+func (c *Client) Resize(rows, cols uint16) error {
+	return c.c.Send(Request{Type: ReqResize, Rows: rows, Cols: cols})
+}

@@ -1,0 +1,276 @@
+package shim
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"stack/engine/container"
+	"stack/engine/initproc"
+	"stack/engine/ipc"
+	"stack/engine/oci"
+)
+
+func signalIgnore(sigs ...os.Signal) { signal.Ignore(sigs...) }
+
+func (s *shim) accept(l *net.UnixListener) {
+	for {
+		c, err := l.AcceptUnix()
+		if err != nil {
+			return
+		}
+		go s.serve(ipc.New(c))
+	}
+}
+
+// serve answers one client connection. A connection carries one request,
+// except that an exec connection may then send signal requests for its
+// process.
+func (s *shim) serve(c *ipc.Conn) {
+	defer c.Close()
+	var req Request
+	files, err := c.Recv(&req)
+	if err != nil {
+		return
+	}
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	switch req.Type {
+	case ReqWait:
+		<-s.final
+		s.replyExited(c)
+	case ReqStop:
+		s.stop(req)
+		s.replyExited(c)
+	case ReqKill:
+		if err := s.kill(syscall.Signal(req.Signal)); err != nil {
+			c.Send(Response{Type: RespError, Error: err.Error()})
+			return
+		}
+		c.Send(Response{Type: RespOK})
+	case ReqPause, ReqUnpause:
+		if err := s.pause(req.Type == ReqPause); err != nil {
+			c.Send(Response{Type: RespError, Error: err.Error()})
+			return
+		}
+		c.Send(Response{Type: RespOK})
+	case ReqExec:
+		s.exec(c, req, files)
+	case ReqAttach:
+		s.attach(c, req)
+	default:
+		c.Send(Response{Type: RespError, Error: fmt.Sprintf("unknown request %q", req.Type)})
+	}
+}
+
+func (s *shim) replyExited(c *ipc.Conn) {
+	s.mu.Lock()
+	r := Response{Type: RespExited, ExitCode: s.st.ExitCode, OOMKilled: s.st.OOMKilled}
+	s.mu.Unlock()
+	c.Send(r)
+}
+
+// stop sends the stop signal to init (which forwards it to the container's
+// process), waits for the grace period, then kills the whole cgroup. It
+// also ends any restart back-off: a stop is never undone by the policy.
+func (s *shim) stop(req Request) {
+	s.mu.Lock()
+	s.st.ManualStop = true
+	s.saveLocked()
+	if s.backoff != nil {
+		select {
+		case <-s.backoff:
+		default:
+			close(s.backoff)
+		}
+	}
+	r := s.cur
+	s.mu.Unlock()
+	if r == nil {
+		<-s.final
+		return
+	}
+	timeout := 10 * time.Second
+	if s.cfg.StopTimeout != nil {
+		timeout = time.Duration(*s.cfg.StopTimeout) * time.Second
+	}
+	if req.Timeout != nil {
+		timeout = time.Duration(*req.Timeout) * time.Second
+	}
+	sig := syscall.Signal(req.Signal)
+	if sig == 0 {
+		sig = stopSignal(s.cfg)
+	}
+	// Signals queue on frozen tasks; a paused container must run to stop.
+	s.cg.Thaw()
+	if timeout > 0 && sig != syscall.SIGKILL {
+		r.cmd.Process.Signal(sig)
+		t := time.NewTimer(timeout)
+		select {
+		case <-r.exited:
+			t.Stop()
+			<-s.final
+			return
+		case <-t.C:
+		}
+	}
+	s.killAll()
+	<-s.final
+}
+
+func (s *shim) killAll() {
+	s.mu.Lock()
+	r := s.cur
+	s.mu.Unlock()
+	if r != nil {
+		r.cmd.Process.Kill()
+	}
+	if s.cg != nil {
+		s.cg.Kill(syscall.SIGKILL)
+	}
+}
+
+// kill delivers sig to the container's main process (through init). SIGKILL
+// kills the init itself, which takes the whole PID namespace with it. Like
+// docker, a kill counts as a manual stop for the restart policy.
+func (s *shim) kill(sig syscall.Signal) error {
+	s.mu.Lock()
+	r := s.cur
+	if sig == syscall.SIGKILL || sig == stopSignal(s.cfg) {
+		s.st.ManualStop = true
+		s.saveLocked()
+	}
+	s.mu.Unlock()
+	if r == nil {
+		return fmt.Errorf("container %s is not running", s.cfg.Name)
+	}
+	if sig == syscall.SIGKILL {
+		s.cg.Thaw()
+		s.killAll()
+		return nil
+	}
+	return r.cmd.Process.Signal(sig)
+}
+
+func (s *shim) pause(freeze bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur == nil {
+		return fmt.Errorf("container %s is not running", s.cfg.Name)
+	}
+	if freeze {
+		if err := s.cg.Freeze(); err != nil {
+			return err
+		}
+		s.st.Status = container.Paused
+	} else {
+		if err := s.cg.Thaw(); err != nil {
+			return err
+		}
+		s.st.Status = container.Running
+	}
+	s.saveLocked()
+	return nil
+}
+
+// exec runs a process in the container through init and relays its start
+// and exit to the client. The client's descriptors (stdin, stdout, stderr)
+// go straight to init; with a terminal, init's pty master comes back.
+func (s *shim) exec(c *ipc.Conn, req Request, files []*os.File) {
+	s.mu.Lock()
+	r := s.cur
+	paused := s.st.Status == container.Paused
+	s.mu.Unlock()
+	if r == nil {
+		c.Send(Response{Type: RespError, Error: fmt.Sprintf("container %s is not running", s.cfg.Name)})
+		return
+	}
+	if paused {
+		c.Send(Response{Type: RespError, Error: fmt.Sprintf("container %s is paused, unpause the container before exec", s.cfg.Name)})
+		return
+	}
+	p := req.Process
+	if p == nil {
+		c.Send(Response{Type: RespError, Error: "exec: no process"})
+		return
+	}
+	r.execMu.Lock()
+	r.nextID++
+	id := strconv.Itoa(r.nextID)
+	w := &execWaiter{started: make(chan initproc.Message, 1), exited: make(chan int, 1)}
+	r.execs[id] = w
+	r.execMu.Unlock()
+	if err := r.conn.Send(initproc.Message{Type: initproc.MsgExec, ExecID: id, Process: p}, files...); err != nil {
+		c.Send(Response{Type: RespError, Error: fmt.Sprintf("exec: %v", err)})
+		return
+	}
+	for _, f := range files {
+		f.Close()
+	}
+	files = nil
+	var m initproc.Message
+	select {
+	case m = <-w.started:
+	case <-r.exited:
+		c.Send(Response{Type: RespError, Error: fmt.Sprintf("container %s exited", s.cfg.Name)})
+		return
+	}
+	if m.Type == initproc.MsgExecFailed {
+		c.Send(Response{Type: RespError, Error: m.Error, ExitCode: execFailCode(m.Error)})
+		return
+	}
+	var out []*os.File
+	if w.master != nil {
+		out = append(out, w.master)
+	}
+	c.Send(Response{Type: RespExecStarted, Pid: m.Pid}, out...)
+	if w.master != nil {
+		w.master.Close()
+	}
+	// Signals from the client for this process, until it exits.
+	go func() {
+		for {
+			var sr Request
+			fs, err := c.Recv(&sr)
+			for _, f := range fs {
+				f.Close()
+			}
+			if err != nil {
+				return
+			}
+			if sr.Type == ReqSignalExec {
+				r.conn.Send(initproc.Message{Type: initproc.MsgSignal, ExecID: id, Signal: sr.Signal})
+			}
+		}
+	}()
+	code, ok := <-w.exited
+	if !ok {
+		code = 137 // the container ended under the process
+	}
+	c.Send(Response{Type: RespExecExited, ExitCode: code})
+}
+
+func execFailCode(msg string) int {
+	if strings.Contains(msg, "executable file not found") || strings.Contains(msg, "no such file or directory") {
+		return 127
+	}
+	return 126
+}
+
+// stopSignal is the container's stop signal, SIGTERM by default.
+func stopSignal(c *container.Config) syscall.Signal {
+	if c.StopSignal != "" {
+		if sig, err := oci.ParseSignal(c.StopSignal); err == nil {
+			return sig
+		}
+	}
+	return syscall.SIGTERM
+}

@@ -1,0 +1,90 @@
+// Package shim is the per-container supervisor: the stack binary
+// re-executed with "shim", detached into its own session, that outlives the
+// command which started the container and is the parent of the container's
+// init. It holds the log file, records the exit status (code, time, OOM),
+// applies the restart policy with Docker's back-off, and answers a control
+// socket (stop, kill, wait, exec, pause) that any later stack command can
+// use. It exits when the container has stopped for good.
+//
+// Liveness is a file lock the shim holds for its whole life
+// (container.ShimAlive), not a pid, so a shim killed with SIGKILL is seen as
+// gone at once, and pid reuse cannot fool a reader. The init is started with
+// Pdeathsig, so a dead shim also means a dead container: the next command
+// finds no process, no mount (the rootfs is mounted only inside the
+// container's own mount namespace) and at most an empty cgroup to remove.
+package shim
+
+import (
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Arg is the first argument that selects the shim role of the binary.
+const Arg = "shim"
+
+// Request is a message from a client to the shim.
+type Request struct {
+	Type    ReqType        `json:"type"`
+	Timeout *int           `json:"timeout,omitempty"` // stop: seconds; nil = the container's default
+	Signal  int            `json:"signal,omitempty"`  // stop, kill
+	Process *specs.Process `json:"process,omitempty"` // exec
+	Data    []byte         `json:"data,omitempty"`    // stdin
+	Rows    uint16         `json:"rows,omitempty"`    // resize
+	Cols    uint16         `json:"cols,omitempty"`    // resize
+	// Stdin: an attach that will send input; closing it (ReqStdinClose)
+	// closes the container's stdin, as `docker run -i` does.
+	Stdin bool `json:"stdin,omitempty"`
+}
+
+// ReqType names a request.
+type ReqType string
+
+const (
+	ReqStop    ReqType = "stop"
+	ReqKill    ReqType = "kill"
+	ReqWait    ReqType = "wait"
+	ReqExec    ReqType = "exec"
+	ReqPause   ReqType = "pause"
+	ReqUnpause ReqType = "unpause"
+	// ReqSignalExec signals the exec process started on the same connection.
+	ReqSignalExec ReqType = "signal-exec"
+	// ReqAttach streams the container's output (and takes its input) on
+	// this connection until the container's process exits.
+	ReqAttach     ReqType = "attach"
+	ReqStdin      ReqType = "stdin"       // attach: input data
+	ReqStdinClose ReqType = "stdin-close" // attach: end of input
+	ReqResize     ReqType = "resize"      // attach: terminal size
+)
+
+// Response is a message from the shim to a client.
+type Response struct {
+	Type      RespType `json:"type"`
+	Stream    string   `json:"stream,omitempty"` // output: "stdout" or "stderr"
+	Data      []byte   `json:"data,omitempty"`   // output
+	Error     string   `json:"error,omitempty"`
+	ExitCode  int      `json:"exitCode,omitempty"`
+	OOMKilled bool     `json:"oomKilled,omitempty"`
+	Pid       int      `json:"pid,omitempty"`
+}
+
+// RespType names a response.
+type RespType string
+
+const (
+	RespOK          RespType = "ok"
+	RespError       RespType = "error"
+	RespExited      RespType = "exited"       // wait, stop: the container stopped
+	RespExecStarted RespType = "exec-started" // + pty master when Terminal
+	RespExecExited  RespType = "exec-exited"
+	RespOutput      RespType = "output" // attach: a chunk of output
+)
+
+// Ready is what the shim reports to the command that started it, on the
+// descriptor it inherited, once the container's process runs or failed.
+type Ready struct {
+	Pid   int    `json:"pid,omitempty"`
+	Step  string `json:"step,omitempty"`
+	Error string `json:"error,omitempty"`
+	// ExitCode is the code docker reports for a failed start: 127 when the
+	// program is not found, 126 when it cannot be executed, else 128.
+	ExitCode int `json:"exitCode,omitempty"`
+}

@@ -1,0 +1,696 @@
+package shim
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"stack/engine/cgroups"
+	"stack/engine/container"
+	"stack/engine/exeseal"
+	"stack/engine/initproc"
+	"stack/engine/ipc"
+	"stack/engine/logs"
+	"stack/engine/state"
+)
+
+// Descriptor inherited from the starting command: the ready pipe.
+const fdReady = 3
+
+// Main runs the shim role: `stack shim <container dir> <runtime dir> <id>`.
+// It never returns.
+func Main() {
+	if len(os.Args) != 5 {
+		fmt.Fprintln(os.Stderr, "usage: stack shim DIR RUNDIR ID")
+		os.Exit(2)
+	}
+	p := container.Paths{Dir: os.Args[2], RunDir: os.Args[3], ID: os.Args[4]}
+	logf, err := os.OpenFile(p.ShimLog(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		logf = os.Stderr
+	}
+	log := slog.New(slog.NewTextHandler(logf, nil))
+	ready := os.NewFile(fdReady, "ready")
+	s := &shim{p: p, log: log}
+	code := s.run(ready)
+	os.Exit(code)
+}
+
+type shim struct {
+	p   container.Paths
+	log *slog.Logger
+	cfg *container.Config
+	cg  cgroups.Manager
+
+	logw *logs.Writer
+
+	// spawn runs functions on the one OS thread that starts every init:
+	// Pdeathsig fires when the thread that forked the child exits, so that
+	// thread must live as long as the shim.
+	spawn chan func()
+
+	// mu guards st, run and the waiters.
+	mu      sync.Mutex
+	st      *container.State
+	cur     *runState // the current run; nil between runs
+	final   chan struct{}
+	backoff chan struct{} // closed to cut a restart back-off short
+}
+
+// runState is one run of the container's process (one init).
+type runState struct {
+	cmd    *exec.Cmd
+	conn   *ipc.Conn
+	exited chan struct{} // closed once the init is reaped and logs drained
+	code   int
+	oom    bool
+
+	fan     *fanout // attached clients
+	stdinMu sync.Mutex
+	stdin   *os.File // the container's stdin (pipe or pty master), if open
+	master  *os.File // the pty master, when the container has a terminal
+
+	// execs waiting for init's answers, by exec ID. Guarded by execMu.
+	execMu sync.Mutex
+	execs  map[string]*execWaiter
+	nextID int
+}
+
+type execWaiter struct {
+	started chan initproc.Message
+	master  *os.File
+	exited  chan int
+}
+
+func (s *shim) run(ready *os.File) int {
+	lock, err := state.TryLock(s.p.ShimLock())
+	if err != nil {
+		s.report(ready, Ready{Error: fmt.Sprintf("shim lock: %v", err), ExitCode: 125})
+		return 1
+	}
+	defer lock.Unlock()
+	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+	signal_ignore()
+
+	s.cfg, err = container.LoadConfig(s.p)
+	if err != nil {
+		s.report(ready, Ready{Error: err.Error(), ExitCode: 125})
+		return 1
+	}
+	s.st, err = container.LoadState(s.p)
+	if err != nil {
+		s.st = &container.State{}
+	}
+	s.final = make(chan struct{})
+	s.spawn = make(chan func())
+	go func() {
+		runtime.LockOSThread() // never unlocked, never exits: see shim.spawn
+		for f := range s.spawn {
+			f()
+		}
+	}()
+
+	lopts, err := logs.ParseOptions(s.cfg.LogOptions)
+	if err != nil {
+		s.report(ready, Ready{Error: err.Error(), ExitCode: 125})
+		return 1
+	}
+	if s.logw, err = logs.NewWriter(s.p.Log(), lopts); err != nil {
+		s.report(ready, Ready{Error: err.Error(), ExitCode: 125})
+		return 1
+	}
+	defer s.logw.Close()
+
+	l, err := ipc.Listen(s.p.Socket())
+	if err != nil {
+		s.report(ready, Ready{Error: fmt.Sprintf("control socket: %v", err), ExitCode: 125})
+		return 1
+	}
+	go s.accept(l)
+
+	s.mu.Lock()
+	s.st.ManualStop = false
+	s.st.RestartCount = 0
+	s.mu.Unlock()
+	r, err := s.launch()
+	if err != nil {
+		code := startExitCode(err)
+		s.finish(-1, code, false, err.Error())
+		s.cleanup(l)
+		s.report(ready, readyFromErr(err, code))
+		return 0
+	}
+	s.report(ready, Ready{Pid: r.cmd.Process.Pid})
+	s.supervise(r)
+	s.cleanup(l)
+	return 0
+}
+
+func signal_ignore() {
+	// The shim runs in its own session; SIGHUP or SIGINT reaching it is a
+	// stray, and must not take the container down.
+	signalIgnore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE)
+}
+
+func (s *shim) report(ready *os.File, r Ready) {
+	json.NewEncoder(ready).Encode(r)
+	ready.Close()
+}
+
+// launch starts one run of the container: cgroup, pipes, init, config.
+func (s *shim) launch() (*runState, error) {
+	spec := s.cfg.Spec
+	cg, err := cgroups.New(cgroupPath(s.cfg))
+	if err != nil {
+		return nil, &startError{step: "cgroup", err: err}
+	}
+	// A fresh cgroup per run: OOM counters and leftovers start from zero.
+	cg.Destroy()
+	if err := cg.Create(resourcesFromSpec(spec)); err != nil {
+		return nil, &startError{step: "cgroup", err: err}
+	}
+	if !privileged(spec) {
+		if err := cg.DevicesDenyAllExcept(cgroups.DefaultDeviceRules()); err != nil {
+			cg.Destroy()
+			return nil, &startError{step: "cgroup devices", err: err}
+		}
+	}
+	s.cg = cg
+
+	r, err := s.startInit(cg)
+	if err != nil {
+		cg.Kill(syscall.SIGKILL)
+		cg.Destroy()
+		return nil, err
+	}
+	now := time.Now().UTC()
+	s.mu.Lock()
+	s.cur = r
+	s.st.Status = container.Running
+	s.st.Pid = r.cmd.Process.Pid
+	s.st.ShimPid = os.Getpid()
+	s.st.StartedAt = now
+	s.st.Error = ""
+	s.st.OOMKilled = false
+	s.saveLocked()
+	s.mu.Unlock()
+	return r, nil
+}
+
+func (s *shim) startInit(cg cgroups.Manager) (*runState, error) {
+	spec := s.cfg.Spec
+	if err := os.MkdirAll(s.p.Rootfs(), 0o755); err != nil {
+		return nil, &startError{step: "rootfs mount point", err: err}
+	}
+	exe, err := exeseal.Open(s.emptyDir())
+	if err != nil {
+		return nil, &startError{step: "seal binary", err: err}
+	}
+	defer exe.Close()
+
+	parent, child, err := ipc.Pair()
+	if err != nil {
+		return nil, &startError{step: "socketpair", err: err}
+	}
+	defer child.Close()
+	conn, err := ipc.FromFile(parent)
+	if err != nil {
+		return nil, &startError{step: "socketpair", err: err}
+	}
+	var toClose []*os.File
+	defer func() {
+		for _, f := range toClose {
+			f.Close()
+		}
+	}()
+	// The container's stdin: /dev/null, or a pipe the shim keeps the
+	// writing end of, for attach (docker run -i).
+	var stdin, stdinW *os.File
+	if s.cfg.OpenStdin && !spec.Process.Terminal {
+		stdin, stdinW, err = os.Pipe()
+	} else {
+		stdin, err = os.Open(os.DevNull)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	toClose = append(toClose, stdin)
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		conn.Close()
+		return nil, err
+	}
+	toClose = append(toClose, outW, errW)
+
+	cmd := &exec.Cmd{
+		Path:       exeseal.Path(exe),
+		Args:       []string{"stack", initproc.Arg},
+		Env:        []string{},
+		ExtraFiles: []*os.File{child, stdin, outW, errW},
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: cloneFlags(spec),
+			Pdeathsig:  syscall.SIGKILL,
+		},
+	}
+	// On cgroup v2 the init is cloned straight into its cgroup
+	// (CLONE_INTO_CGROUP); on v1 it is moved there before it may go on.
+	cgfd, intoCgroup := cg.FD()
+	if intoCgroup {
+		cmd.SysProcAttr.UseCgroupFD = true
+		cmd.SysProcAttr.CgroupFD = cgfd
+		defer unix.Close(cgfd)
+	}
+	if f, err := os.OpenFile(s.p.ShimLog(), os.O_WRONLY|os.O_APPEND, 0); err == nil {
+		cmd.Stderr = f
+		toClose = append(toClose, f)
+	}
+	var startErr error
+	done := make(chan struct{})
+	s.spawn <- func() { startErr = cmd.Start(); close(done) }
+	<-done
+	if startErr != nil {
+		outR.Close()
+		errR.Close()
+		conn.Close()
+		return nil, &startError{step: "start init", err: startErr}
+	}
+	r := &runState{cmd: cmd, conn: conn, exited: make(chan struct{}), execs: map[string]*execWaiter{}, fan: newFanout(), stdin: stdinW}
+	fail := func(e error) (*runState, error) {
+		r.closeStdin()
+		cmd.Process.Kill()
+		cmd.Wait()
+		outR.Close()
+		errR.Close()
+		conn.Close()
+		return nil, e
+	}
+	if !intoCgroup {
+		if err := cg.Add(cmd.Process.Pid); err != nil {
+			return fail(&startError{step: "cgroup", err: err})
+		}
+	}
+	cfg := &initproc.Config{
+		ID:       s.cfg.ID,
+		Spec:     spec,
+		Rootfs:   s.p.Rootfs(),
+		Lower:    s.cfg.Lower,
+		Upper:    s.p.Upper(),
+		Work:     s.p.Work(),
+		CgroupV1: cgroupV1Mounts(),
+	}
+	if err := conn.Send(initproc.Message{Type: initproc.MsgConfig, Config: cfg}); err != nil {
+		return fail(&startError{step: "send config", err: err})
+	}
+	var m initproc.Message
+	files, err := conn.Recv(&m)
+	if err != nil {
+		return fail(&startError{step: "init", err: fmt.Errorf("init exited during set-up (see %s)", s.p.ShimLog())})
+	}
+	if m.Type == initproc.MsgFailed {
+		return fail(&startError{step: m.Step, err: errors.New(m.Error)})
+	}
+	// The pipes' write ends now live only in the container.
+	for _, f := range toClose {
+		f.Close()
+	}
+	toClose = nil
+	var wg sync.WaitGroup
+	if spec.Process.Terminal && len(files) == 1 {
+		outR.Close()
+		errR.Close()
+		r.master = files[0]
+		if s.cfg.OpenStdin {
+			r.stdin = r.master
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.logw.Stream("stdout", io.TeeReader(r.master, r.fan.writer("stdout")))
+		}()
+	} else {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			s.logw.Stream("stdout", io.TeeReader(outR, r.fan.writer("stdout")))
+			outR.Close()
+		}()
+		go func() {
+			defer wg.Done()
+			s.logw.Stream("stderr", io.TeeReader(errR, r.fan.writer("stderr")))
+			errR.Close()
+		}()
+	}
+	go s.readInit(r)
+	time.AfterFunc(10*time.Second, r.fan.dropReplay)
+	go func() {
+		err := cmd.Wait()
+		code := 0
+		if err != nil {
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				ws := ee.Sys().(syscall.WaitStatus)
+				if ws.Signaled() {
+					code = 128 + int(ws.Signal())
+				} else {
+					code = ws.ExitStatus()
+				}
+			} else {
+				code = 255
+			}
+		}
+		// The pipes close when the last process holding them is gone; the
+		// PID namespace died with init, so that is now.
+		wg.Wait()
+		oom, _ := cg.OOMKilled()
+		r.code, r.oom = code, oom
+		conn.Close()
+		if r.master != nil {
+			r.master.Close()
+		}
+		r.stdinMu.Lock()
+		if r.stdin != nil && r.stdin != r.master {
+			r.stdin.Close()
+		}
+		r.stdin = nil
+		r.stdinMu.Unlock()
+		r.fan.finish(code, oom)
+		close(r.exited)
+	}()
+	return r, nil
+}
+
+// readInit dispatches init's messages about exec processes.
+func (s *shim) readInit(r *runState) {
+	for {
+		var m initproc.Message
+		files, err := r.conn.Recv(&m)
+		if err != nil {
+			r.execMu.Lock()
+			for id, w := range r.execs {
+				close(w.exited)
+				delete(r.execs, id)
+			}
+			r.execMu.Unlock()
+			return
+		}
+		r.execMu.Lock()
+		w := r.execs[m.ExecID]
+		r.execMu.Unlock()
+		if w == nil {
+			for _, f := range files {
+				f.Close()
+			}
+			continue
+		}
+		switch m.Type {
+		case initproc.MsgExecStarted, initproc.MsgExecFailed:
+			if len(files) > 0 {
+				w.master = files[0]
+			}
+			w.started <- m
+		case initproc.MsgExecExited:
+			r.execMu.Lock()
+			delete(r.execs, m.ExecID)
+			r.execMu.Unlock()
+			w.exited <- m.Status
+			close(w.exited)
+		}
+	}
+}
+
+// supervise waits for each run to end and applies the restart policy.
+func (s *shim) supervise(r *runState) {
+	delay := 100 * time.Millisecond
+	for {
+		<-r.exited
+		ranFor := time.Since(s.startedAt())
+		s.mu.Lock()
+		manual := s.st.ManualStop
+		count := s.st.RestartCount
+		s.mu.Unlock()
+		restart := shouldRestart(s.cfg.Restart, r.code, count, manual)
+		if !restart {
+			s.finish(r.code, r.code, r.oom, "")
+			return
+		}
+		// Docker's back-off: 100 ms doubling to 1 min, reset after a run of
+		// 10 s or more (moby restartmanager).
+		if ranFor >= 10*time.Second {
+			delay = 100 * time.Millisecond
+		}
+		s.mu.Lock()
+		s.cur = nil
+		s.st.Status = container.Restarting
+		s.st.ExitCode = r.code
+		s.st.OOMKilled = r.oom
+		s.st.FinishedAt = time.Now().UTC()
+		s.st.RestartCount++
+		s.st.Pid = 0
+		s.backoff = make(chan struct{})
+		bo := s.backoff
+		s.saveLocked()
+		s.mu.Unlock()
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-bo:
+			t.Stop()
+		}
+		delay *= 2
+		if delay > time.Minute {
+			delay = time.Minute
+		}
+		s.mu.Lock()
+		manual = s.st.ManualStop
+		s.mu.Unlock()
+		if manual {
+			s.finish(r.code, r.code, r.oom, "")
+			return
+		}
+		nr, err := s.launch()
+		if err != nil {
+			s.finish(-1, startExitCode(err), false, err.Error())
+			return
+		}
+		r = nr
+	}
+}
+
+func (s *shim) startedAt() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st.StartedAt
+}
+
+// shouldRestart applies Docker's restart policies.
+func shouldRestart(p container.RestartPolicy, code, count int, manual bool) bool {
+	if manual {
+		return false
+	}
+	switch p.Name {
+	case "always", "unless-stopped":
+		return true
+	case "on-failure":
+		if code == 0 {
+			return false
+		}
+		return p.MaxRetries <= 0 || count < p.MaxRetries
+	}
+	return false
+}
+
+// finish records the final state and wakes everyone waiting for the end.
+func (s *shim) finish(_ int, code int, oom bool, errText string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cur = nil
+	s.st.Status = container.Exited
+	s.st.ExitCode = code
+	s.st.OOMKilled = oom
+	s.st.Pid = 0
+	s.st.ShimPid = 0
+	s.st.Error = errText
+	s.st.FinishedAt = time.Now().UTC()
+	s.saveLocked()
+	select {
+	case <-s.final:
+	default:
+		close(s.final)
+	}
+}
+
+func (s *shim) saveLocked() {
+	if err := container.SaveState(s.p, s.st); err != nil {
+		s.log.Error("save state", "err", err)
+	}
+}
+
+func (s *shim) cleanup(l *net.UnixListener) {
+	if s.cg != nil {
+		if err := s.cg.Destroy(); err != nil {
+			s.log.Error("remove cgroup", "err", err)
+		}
+	}
+	l.Close()
+	os.Remove(s.p.Socket())
+	if s.cfg.AutoRemove {
+		os.RemoveAll(s.p.Dir)
+		os.RemoveAll(s.p.RunDir)
+	}
+}
+
+func (s *shim) emptyDir() string {
+	d := s.p.RunDir + "/empty"
+	os.Mkdir(d, 0o700)
+	return d
+}
+
+// startError is a failed start, tied to the step that failed.
+type startError struct {
+	step string
+	err  error
+}
+
+func (e *startError) Error() string { return e.step + ": " + e.err.Error() }
+func (e *startError) Unwrap() error { return e.err }
+
+func readyFromErr(err error, code int) Ready {
+	var se *startError
+	if errors.As(err, &se) {
+		return Ready{Step: se.step, Error: se.err.Error(), ExitCode: code}
+	}
+	return Ready{Error: err.Error(), ExitCode: code}
+}
+
+// startExitCode maps a failed start to the code docker reports: 127 for a
+// program that does not exist, 126 for one that cannot be run, else 128.
+func startExitCode(err error) int {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory") && strings.HasPrefix(msg, "exec"):
+		return 127
+	case strings.HasPrefix(msg, "exec"):
+		return 126
+	}
+	return 128
+}
+
+func cloneFlags(spec *specs.Spec) uintptr {
+	var f uintptr
+	if spec.Linux == nil {
+		return unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWNET
+	}
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Path != "" {
+			continue // joining an existing namespace is done elsewhere
+		}
+		switch ns.Type {
+		case specs.MountNamespace:
+			f |= unix.CLONE_NEWNS
+		case specs.PIDNamespace:
+			f |= unix.CLONE_NEWPID
+		case specs.UTSNamespace:
+			f |= unix.CLONE_NEWUTS
+		case specs.IPCNamespace:
+			f |= unix.CLONE_NEWIPC
+		case specs.NetworkNamespace:
+			f |= unix.CLONE_NEWNET
+		}
+		// The cgroup namespace is unshared by init once it is in its
+		// cgroup, which on a v1 host happens only after clone.
+	}
+	return f
+}
+
+func privileged(spec *specs.Spec) bool { return spec.Annotations["stack.privileged"] == "true" }
+
+func cgroupPath(c *container.Config) string { return "stack/" + c.ID }
+
+func resourcesFromSpec(spec *specs.Spec) cgroups.Resources {
+	var r cgroups.Resources
+	if spec.Linux == nil || spec.Linux.Resources == nil {
+		return r
+	}
+	lr := spec.Linux.Resources
+	if m := lr.Memory; m != nil {
+		if m.Limit != nil {
+			r.MemoryLimit = *m.Limit
+		}
+		if m.Swap != nil {
+			r.MemorySwap = *m.Swap
+		}
+		if m.Reservation != nil {
+			r.MemoryReservation = *m.Reservation
+		}
+	}
+	if c := lr.CPU; c != nil {
+		if c.Quota != nil {
+			r.CPUQuota = *c.Quota
+		}
+		if c.Period != nil {
+			r.CPUPeriod = *c.Period
+		}
+		if c.Shares != nil {
+			r.CPUShares = *c.Shares
+		}
+		r.CpusetCpus, r.CpusetMems = c.Cpus, c.Mems
+	}
+	if p := lr.Pids; p != nil && p.Limit != nil {
+		r.PidsLimit = *p.Limit
+	}
+	return r
+}
+
+// cgroupV1Mounts lists the host's cgroup v1 hierarchies for the container's
+// /sys/fs/cgroup; empty on a pure v2 host.
+func cgroupV1Mounts() []initproc.CgroupMount {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []initproc.CgroupMount
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// id parent maj:min root mountpoint opts [optional...] - fstype source superopts
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		if !ok {
+			continue
+		}
+		pf, qf := strings.Fields(pre), strings.Fields(post)
+		if len(pf) < 5 || len(qf) < 3 || qf[0] != "cgroup" {
+			continue
+		}
+		var opts []string
+		for _, o := range strings.Split(qf[2], ",") {
+			if o != "rw" && o != "ro" && !strings.HasPrefix(o, "release_agent") && o != "clone_children" && o != "noprefix" && o != "xattr" {
+				opts = append(opts, o)
+			}
+		}
+		name := pf[4][strings.LastIndex(pf[4], "/")+1:]
+		out = append(out, initproc.CgroupMount{Dir: name, Options: strings.Join(opts, ",")})
+	}
+	return out
+}
