@@ -93,7 +93,7 @@ func BenchmarkStop(b *testing.B) {
 		}
 		b.StartTimer()
 		t0 := time.Now()
-		if err := e.Stop(ctx, c.ID(), nil); err != nil {
+		if err := e.Stop(ctx, c.ID(), nil, 0); err != nil {
 			b.Fatal(err)
 		}
 		ds = append(ds, time.Since(t0))

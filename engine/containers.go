@@ -421,10 +421,11 @@ func (e *Engine) Start(ctx context.Context, ref string) error {
 	return nil
 }
 
-// Stop stops a container: its stop signal, then SIGKILL of its whole cgroup
-// after timeout seconds (nil: the container's own, else 10). Stopping a
+// Stop stops a container: sig (0: its stop signal, else SIGTERM), then
+// SIGKILL of its whole cgroup after timeout seconds (nil: the container's
+// own, else 10). A stop is never undone by the restart policy. Stopping a
 // stopped container does nothing.
-func (e *Engine) Stop(ctx context.Context, ref string, timeout *int) error {
+func (e *Engine) Stop(ctx context.Context, ref string, timeout *int, sig syscall.Signal) error {
 	c, err := e.Get(ref)
 	if err != nil {
 		return err
@@ -437,7 +438,7 @@ func (e *Engine) Stop(ctx context.Context, ref string, timeout *int) error {
 		return err
 	}
 	defer cl.Close()
-	if _, err := cl.Stop(timeout, 0); err != nil && !errors.Is(err, shim.ErrNotRunning) {
+	if _, err := cl.Stop(timeout, sig); err != nil && !errors.Is(err, shim.ErrNotRunning) {
 		return fmt.Errorf("container %q: stop: %w", c.Config.Name, err)
 	}
 	return nil

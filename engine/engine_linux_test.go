@@ -276,7 +276,7 @@ func TestStopForwardsSignal(t *testing.T) {
 	c := create(t, e, engine.CreateOptions{Cmd: []string{"sleep", "1000"}})
 	start(t, e, c)
 	timeout := 30
-	if err := e.Stop(context.Background(), c.ID(), &timeout); err != nil {
+	if err := e.Stop(context.Background(), c.ID(), &timeout, 0); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := e.Get(c.ID())
@@ -292,7 +292,7 @@ func TestStopIgnoringSIGTERM(t *testing.T) {
 	start(t, e, c)
 	waitLog(t, e, c.ID(), "ready")
 	timeout := 1
-	if err := e.Stop(context.Background(), c.ID(), &timeout); err != nil {
+	if err := e.Stop(context.Background(), c.ID(), &timeout, 0); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := e.Get(c.ID())
@@ -488,7 +488,7 @@ func TestRestartPolicies(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		if err := e.Stop(context.Background(), c.ID(), nil); err != nil {
+		if err := e.Stop(context.Background(), c.ID(), nil, 0); err != nil {
 			t.Fatal(err)
 		}
 		got, _ := e.Get(c.ID())

@@ -27,8 +27,11 @@ type ExecOptions struct {
 	Detach     bool      // return once started
 	// Signals, if set, are forwarded to the process until it exits.
 	Signals <-chan os.Signal
+	// ConsoleSize, when Tty, is the terminal's initial size (rows, cols),
+	// set before the process starts.
+	ConsoleSize *[2]uint16
 	// ResizeTTY, when Tty, is called with the pty master once started, so
-	// the caller can size it and follow window changes.
+	// the caller can follow window changes.
 	ResizeTTY func(master *os.File)
 }
 
@@ -62,6 +65,9 @@ func (e *Engine) Exec(ctx context.Context, ref string, opts ExecOptions) (int, e
 	}
 	if opts.Tty {
 		p.Env = mergeEnv(p.Env, []string{"TERM=xterm"})
+		if opts.ConsoleSize != nil {
+			p.ConsoleSize = &specs.Box{Height: uint(opts.ConsoleSize[0]), Width: uint(opts.ConsoleSize[1])}
+		}
 	}
 	cl, err := shim.Dial(e.paths(c.Config.ID))
 	if err != nil {

@@ -442,7 +442,7 @@ func TestTopAndInspectRunning(t *testing.T) {
 		t.Errorf("first row = %q, want the init, pid %d", rows[0], info.State.Pid)
 	}
 	zero := 0
-	if err := e.Stop(ctx, c.ID(), &zero); err != nil {
+	if err := e.Stop(ctx, c.ID(), &zero, 0); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := e.Top(c.ID()); !errors.Is(err, ErrNotRunning) {

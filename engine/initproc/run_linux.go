@@ -43,6 +43,8 @@ func Main() {
 	sigs := make(chan os.Signal, 64)
 	signal.Notify(sigs)
 	markCloexec()
+	// Exec'd as /proc/self/fd/N, the process would be named "N" in ps.
+	os.WriteFile("/proc/self/comm", []byte("stack-init"), 0)
 
 	conn, err := ipc.FromFile(os.NewFile(fdIPC, "ipc"))
 	if err != nil {

@@ -43,7 +43,11 @@ func Main() {
 	if err != nil {
 		logf = os.Stderr
 	}
-	log := slog.New(slog.NewTextHandler(logf, nil))
+	level := slog.LevelInfo
+	if os.Getenv("STACK_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: level}))
 	ready := os.NewFile(fdReady, "ready")
 	s := &shim{p: p, log: log}
 	code := s.run(ready)
@@ -174,6 +178,7 @@ func (s *shim) report(ready *os.File, r Ready) {
 // launch starts one run of the container: cgroup, pipes, init, config.
 func (s *shim) launch() (*runState, error) {
 	spec := s.cfg.Spec
+	t0 := time.Now()
 	cg, err := cgroups.New(cgroupPath(s.cfg))
 	if err != nil {
 		return nil, &startError{step: "cgroup", err: err}
@@ -190,6 +195,7 @@ func (s *shim) launch() (*runState, error) {
 		}
 	}
 	s.cg = cg
+	s.log.Debug("cgroup ready", "took", time.Since(t0))
 
 	r, err := s.startInit(cg)
 	if err != nil {
@@ -213,6 +219,7 @@ func (s *shim) launch() (*runState, error) {
 
 func (s *shim) startInit(cg cgroups.Manager) (*runState, error) {
 	spec := s.cfg.Spec
+	t0 := time.Now()
 	if err := os.MkdirAll(s.p.Rootfs(), 0o755); err != nil {
 		return nil, &startError{step: "rootfs mount point", err: err}
 	}
@@ -306,10 +313,12 @@ func (s *shim) startInit(cg cgroups.Manager) (*runState, error) {
 		conn.Close()
 		return nil, e
 	}
+	s.log.Debug("init started", "took", time.Since(t0))
 	if !intoCgroup {
 		if err := cg.Add(cmd.Process.Pid); err != nil {
 			return fail(&startError{step: "cgroup", err: err})
 		}
+		s.log.Debug("init moved into its cgroup", "took", time.Since(t0))
 	}
 	cfg := &initproc.Config{
 		ID:       s.cfg.ID,
@@ -331,6 +340,7 @@ func (s *shim) startInit(cg cgroups.Manager) (*runState, error) {
 	if m.Type == initproc.MsgFailed {
 		return fail(&startError{step: m.Step, err: errors.New(m.Error)})
 	}
+	s.log.Debug("container process started", "took", time.Since(t0))
 	// The pipes' write ends now live only in the container.
 	for _, f := range toClose {
 		f.Close()
