@@ -11,4 +11,7 @@ require (
 	golang.org/x/sys v0.49.0
 )
 
-require github.com/inconshreveable/mousetrap v1.1.0 // indirect
+require (
+	github.com/compose-spec/compose-go/v2 v2.16.2 // indirect
+	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+)
