@@ -12,8 +12,11 @@ APT_PKGS := busybox-static iproute2
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-build: ## build bin/stack
-	$(GO) build -o bin/stack ./cmd/stack
+# Static binaries: no dynamic loader at each start (stack-runtime starts
+# twice per container).
+build: ## build bin/stack and bin/stack-runtime
+	CGO_ENABLED=0 $(GO) build -o bin/stack ./cmd/stack
+	CGO_ENABLED=0 $(GO) build -o bin/stack-runtime ./cmd/stack-runtime
 
 deps: ## install the Debian packages the tests and demo need (as root)
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

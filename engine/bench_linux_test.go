@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,11 +33,38 @@ func reportLatencies(b *testing.B, ds []time.Duration) {
 	b.ReportMetric(0, "ns/op") // the percentiles are the result
 }
 
+var (
+	stackBinOnce sync.Once
+	stackBin     string
+)
+
+// runtimeBinary builds the runtime binary once, as `make build` does, so
+// the benchmarks start shims and inits from what users run, not from the
+// (larger) test binary. Empty when it cannot be built: the test binary is
+// used then.
+func runtimeBinary(b *testing.B) string {
+	stackBinOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "stackbench")
+		if err != nil {
+			return
+		}
+		out := filepath.Join(dir, engine.RuntimeName)
+		cmd := exec.Command("go", "build", "-o", out, "stack/cmd/stack-runtime")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			b.Logf("go build stack-runtime: %v %s; using the test binary", err, msg)
+			return
+		}
+		stackBin = out
+	})
+	return stackBin
+}
+
 func benchEngine(b *testing.B) *engine.Engine {
 	b.Helper()
 	enginetest.RequireRoot(b)
 	root := enginetest.NewRoot(b)
-	e, err := engine.Open(root, engine.Options{ReapShims: true})
+	e, err := engine.Open(root, engine.Options{ReapShims: true, Exe: runtimeBinary(b)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -51,7 +79,7 @@ func benchEngine(b *testing.B) *engine.Engine {
 func BenchmarkRunTrue(b *testing.B) {
 	e := benchEngine(b)
 	ctx := context.Background()
-	ds := make([]time.Duration, 0, b.N)
+	var all, create, start, wait []time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		t0 := time.Now()
@@ -59,20 +87,33 @@ func BenchmarkRunTrue(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		t1 := time.Now()
 		if err := e.Start(ctx, c.ID()); err != nil {
 			b.Fatal(err)
 		}
+		t2 := time.Now()
 		if code, err := e.Wait(ctx, c.ID()); err != nil || code != 0 {
 			b.Fatalf("wait: %v code %d", err, code)
 		}
-		ds = append(ds, time.Since(t0))
+		t3 := time.Now()
+		all = append(all, t3.Sub(t0))
+		create, start, wait = append(create, t1.Sub(t0)), append(start, t2.Sub(t1)), append(wait, t3.Sub(t2))
 		b.StopTimer()
 		if err := e.Remove(ctx, c.ID(), true); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
 	}
-	reportLatencies(b, ds)
+	reportLatencies(b, all)
+	b.ReportMetric(p50(create), "create-p50-ms")
+	b.ReportMetric(p50(start), "start-p50-ms")
+	b.ReportMetric(p50(wait), "wait-p50-ms")
+}
+
+func p50(ds []time.Duration) float64 {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return float64(s[len(s)/2].Microseconds()) / 1000
 }
 
 // BenchmarkStop: stop of a running `sleep` (which dies of the forwarded

@@ -35,8 +35,10 @@ var (
 type Options struct {
 	// Log receives diagnostics; nil discards them.
 	Log *slog.Logger
-	// Exe is the stack binary that shims and inits are started from;
-	// empty means the running binary.
+	// Exe is the binary that shims and inits are started from. Empty means
+	// $STACK_RUNTIME, else the stack-runtime binary next to the running
+	// one (cmd/stack-runtime: small, so cheap to start for every
+	// container), else the running binary itself.
 	Exe string
 	// ReapShims makes the engine wait for the shims it starts, for callers
 	// that live long (tests, `stack up` in the foreground).
@@ -68,7 +70,7 @@ func Open(root state.Root, opts Options) (*Engine, error) {
 	}
 	exe := opts.Exe
 	if exe == "" {
-		exe = "/proc/self/exe"
+		exe = runtimeBinary()
 	}
 	return &Engine{root: root, log: log, exe: exe, reap: opts.ReapShims, Images: imgs}, nil
 }
@@ -116,4 +118,20 @@ func (e *Engine) containerIDs() ([]string, error) {
 		}
 	}
 	return ids, nil
+}
+
+// RuntimeName is the file name of the runtime binary (cmd/stack-runtime).
+const RuntimeName = "stack-runtime"
+
+func runtimeBinary() string {
+	if p := os.Getenv("STACK_RUNTIME"); p != "" {
+		return p
+	}
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), RuntimeName)
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	return "/proc/self/exe"
 }

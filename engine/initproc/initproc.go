@@ -95,5 +95,5 @@ const (
 	MsgExecStarted MsgType = "exec-started" // init -> shim (+ pty master)
 	MsgExecFailed  MsgType = "exec-failed"  // init -> shim
 	MsgExecExited  MsgType = "exec-exited"  // init -> shim
-	MsgSignal      MsgType = "signal"       // shim -> init: signal an exec process
+	MsgSignal      MsgType = "signal"       // shim -> init: signal the main process (no ExecID) or an exec
 )

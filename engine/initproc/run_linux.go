@@ -35,13 +35,20 @@ type initState struct {
 
 // Main runs the init role. It never returns.
 func Main() {
-	// One P: the init mostly sleeps, and every thread it has counts against
-	// the container's pids limit.
-	runtime.GOMAXPROCS(1)
+	// The shim starts the init with GOMAXPROCS=1 in its environment (read
+	// by the runtime at start, unlike a runtime.GOMAXPROCS call, which
+	// stops the world): the init mostly sleeps, and every thread it has
+	// counts against the container's pids limit.
+	//
 	// Set-up runs on this thread; unshare(CLONE_NEWCGROUP) is per thread.
 	runtime.LockOSThread()
+	// Signals for the container's process come from the shim as messages
+	// (MsgSignal), so any signal reaches it without a handler here for each
+	// (installing all 64 costs milliseconds per start). The few handled
+	// here are those a host administrator might send to the init itself;
+	// without a handler, PID 1 of a namespace ignores a signal.
 	sigs := make(chan os.Signal, 64)
-	signal.Notify(sigs)
+	signal.Notify(sigs, unix.SIGCHLD, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
 	markCloexec()
 	// Exec'd as /proc/self/fd/N, the process would be named "N" in ps.
 	os.WriteFile("/proc/self/comm", []byte("stack-init"), 0)
@@ -406,8 +413,11 @@ func (in *initState) serve() {
 			in.exec(m, files)
 		case MsgSignal:
 			in.mu.Lock()
+			if m.ExecID == "" {
+				unix.Kill(in.mainPid, syscall.Signal(m.Signal))
+			}
 			for pid, id := range in.execs {
-				if id == m.ExecID {
+				if m.ExecID != "" && id == m.ExecID {
 					unix.Kill(pid, syscall.Signal(m.Signal))
 				}
 			}

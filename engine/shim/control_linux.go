@@ -112,7 +112,7 @@ func (s *shim) stop(req Request) {
 	// Signals queue on frozen tasks; a paused container must run to stop.
 	s.cg.Thaw()
 	if timeout > 0 && sig != syscall.SIGKILL {
-		r.cmd.Process.Signal(sig)
+		r.signal(sig)
 		t := time.NewTimer(timeout)
 		select {
 		case <-r.exited:
@@ -157,7 +157,15 @@ func (s *shim) kill(sig syscall.Signal) error {
 		s.killAll()
 		return nil
 	}
-	return r.cmd.Process.Signal(sig)
+	return r.signal(sig)
+}
+
+// signal delivers sig to the container's main process through init.
+func (r *runState) signal(sig syscall.Signal) error {
+	if err := r.conn.Send(initproc.Message{Type: initproc.MsgSignal, Signal: int(sig)}); err != nil {
+		return r.cmd.Process.Signal(sig) // init forwards the common ones itself
+	}
+	return nil
 }
 
 func (s *shim) pause(freeze bool) error {

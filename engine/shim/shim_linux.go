@@ -49,6 +49,7 @@ func Main() {
 	}
 	log := slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: level}))
 	ready := os.NewFile(fdReady, "ready")
+	log.Debug("shim main")
 	s := &shim{p: p, log: log}
 	code := s.run(ready)
 	os.Exit(code)
@@ -150,6 +151,7 @@ func (s *shim) run(ready *os.File) int {
 	s.st.ManualStop = false
 	s.st.RestartCount = 0
 	s.mu.Unlock()
+	s.log.Debug("launching")
 	r, err := s.launch()
 	if err != nil {
 		code := startExitCode(err)
@@ -177,32 +179,28 @@ func (s *shim) report(ready *os.File, r Ready) {
 
 // launch starts one run of the container: cgroup, pipes, init, config.
 func (s *shim) launch() (*runState, error) {
-	spec := s.cfg.Spec
-	t0 := time.Now()
-	cg, err := cgroups.New(cgroupPath(s.cfg))
+	// The cgroup is made while the init's runtime starts up: on a v1 or
+	// hybrid host the init is moved into it after clone anyway, and both
+	// steps cost milliseconds. On cgroup v2 the init is cloned straight
+	// into the cgroup, so there it must exist first.
+	cgc := make(chan cgResult, 1)
+	go func() {
+		cg, err := s.makeCgroup()
+		cgc <- cgResult{cg, err}
+	}()
+	r, cg, err := s.startInit(cgc)
 	if err != nil {
-		return nil, &startError{step: "cgroup", err: err}
-	}
-	// A fresh cgroup per run: OOM counters and leftovers start from zero.
-	cg.Destroy()
-	if err := cg.Create(resourcesFromSpec(spec)); err != nil {
-		return nil, &startError{step: "cgroup", err: err}
-	}
-	if !privileged(spec) {
-		if err := cg.DevicesDenyAllExcept(cgroups.DefaultDeviceRules()); err != nil {
-			cg.Destroy()
-			return nil, &startError{step: "cgroup devices", err: err}
+		if cg == nil {
+			// Failed before taking the cgroup: collect it to remove it.
+			cg = (<-cgc).cg
 		}
-	}
-	s.cg = cg
-	s.log.Debug("cgroup ready", "took", time.Since(t0))
-
-	r, err := s.startInit(cg)
-	if err != nil {
-		cg.Kill(syscall.SIGKILL)
-		cg.Destroy()
+		if cg != nil {
+			cg.Kill(syscall.SIGKILL)
+			cg.Destroy()
+		}
 		return nil, err
 	}
+	s.cg = cg
 	now := time.Now().UTC()
 	s.mu.Lock()
 	s.cur = r
@@ -217,26 +215,72 @@ func (s *shim) launch() (*runState, error) {
 	return r, nil
 }
 
-func (s *shim) startInit(cg cgroups.Manager) (*runState, error) {
+type cgResult struct {
+	cg  cgroups.Manager
+	err error
+}
+
+// makeCgroup creates a fresh cgroup for one run (OOM counters and
+// leftovers start from zero) with the container's limits.
+func (s *shim) makeCgroup() (cgroups.Manager, error) {
+	spec := s.cfg.Spec
+	cg, err := cgroups.New(cgroupPath(s.cfg))
+	if err != nil {
+		return nil, &startError{step: "cgroup", err: err}
+	}
+	cg.Destroy()
+	if err := cg.Create(resourcesFromSpec(spec)); err != nil {
+		cg.Destroy()
+		return nil, &startError{step: "cgroup", err: err}
+	}
+	if !privileged(spec) {
+		if err := cg.DevicesDenyAllExcept(cgroups.DefaultDeviceRules()); err != nil {
+			cg.Destroy()
+			return nil, &startError{step: "cgroup devices", err: err}
+		}
+	}
+	return cg, nil
+}
+
+// startInit starts the container's init, places it in the cgroup that
+// cgc delivers, sends it the config and waits until the container's
+// process runs. It returns the cgroup whenever it got one, for cleanup.
+func (s *shim) startInit(cgc <-chan cgResult) (*runState, cgroups.Manager, error) {
 	spec := s.cfg.Spec
 	t0 := time.Now()
+	var cg cgroups.Manager
+	waitCgroup := func() error {
+		if cg != nil {
+			return nil
+		}
+		res := <-cgc
+		cg = res.cg
+		s.log.Debug("cgroup ready", "took", time.Since(t0))
+		return res.err
+	}
+	if mode, err := cgroups.Detect(); err != nil || mode == cgroups.Unified {
+		if err := waitCgroup(); err != nil {
+			return nil, cg, err
+		}
+	}
 	if err := os.MkdirAll(s.p.Rootfs(), 0o755); err != nil {
-		return nil, &startError{step: "rootfs mount point", err: err}
+		return nil, cg, &startError{step: "rootfs mount point", err: err}
 	}
 	exe, err := exeseal.Open(s.emptyDir())
 	if err != nil {
-		return nil, &startError{step: "seal binary", err: err}
+		return nil, cg, &startError{step: "seal binary", err: err}
 	}
+	s.log.Debug("binary sealed", "took", time.Since(t0))
 	defer exe.Close()
 
 	parent, child, err := ipc.Pair()
 	if err != nil {
-		return nil, &startError{step: "socketpair", err: err}
+		return nil, cg, &startError{step: "socketpair", err: err}
 	}
 	defer child.Close()
 	conn, err := ipc.FromFile(parent)
 	if err != nil {
-		return nil, &startError{step: "socketpair", err: err}
+		return nil, cg, &startError{step: "socketpair", err: err}
 	}
 	var toClose []*os.File
 	defer func() {
@@ -254,27 +298,27 @@ func (s *shim) startInit(cg cgroups.Manager) (*runState, error) {
 	}
 	if err != nil {
 		conn.Close()
-		return nil, err
+		return nil, cg, err
 	}
 	toClose = append(toClose, stdin)
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		conn.Close()
-		return nil, err
+		return nil, cg, err
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
 		outR.Close()
 		outW.Close()
 		conn.Close()
-		return nil, err
+		return nil, cg, err
 	}
 	toClose = append(toClose, outW, errW)
 
 	cmd := &exec.Cmd{
 		Path:       exeseal.Path(exe),
 		Args:       []string{"stack", initproc.Arg},
-		Env:        []string{},
+		Env:        []string{"GOMAXPROCS=1"}, // see initproc.Main
 		ExtraFiles: []*os.File{child, stdin, outW, errW},
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: cloneFlags(spec),
@@ -283,7 +327,10 @@ func (s *shim) startInit(cg cgroups.Manager) (*runState, error) {
 	}
 	// On cgroup v2 the init is cloned straight into its cgroup
 	// (CLONE_INTO_CGROUP); on v1 it is moved there before it may go on.
-	cgfd, intoCgroup := cg.FD()
+	cgfd, intoCgroup := -1, false
+	if cg != nil {
+		cgfd, intoCgroup = cg.FD()
+	}
 	if intoCgroup {
 		cmd.SysProcAttr.UseCgroupFD = true
 		cmd.SysProcAttr.CgroupFD = cgfd
@@ -293,6 +340,7 @@ func (s *shim) startInit(cg cgroups.Manager) (*runState, error) {
 		cmd.Stderr = f
 		toClose = append(toClose, f)
 	}
+	s.log.Debug("forking init", "took", time.Since(t0))
 	var startErr error
 	done := make(chan struct{})
 	s.spawn <- func() { startErr = cmd.Start(); close(done) }
@@ -301,20 +349,23 @@ func (s *shim) startInit(cg cgroups.Manager) (*runState, error) {
 		outR.Close()
 		errR.Close()
 		conn.Close()
-		return nil, &startError{step: "start init", err: startErr}
+		return nil, cg, &startError{step: "start init", err: startErr}
 	}
 	r := &runState{cmd: cmd, conn: conn, exited: make(chan struct{}), execs: map[string]*execWaiter{}, fan: newFanout(), stdin: stdinW}
-	fail := func(e error) (*runState, error) {
+	fail := func(e error) (*runState, cgroups.Manager, error) {
 		r.closeStdin()
 		cmd.Process.Kill()
 		cmd.Wait()
 		outR.Close()
 		errR.Close()
 		conn.Close()
-		return nil, e
+		return nil, cg, e
 	}
 	s.log.Debug("init started", "took", time.Since(t0))
 	if !intoCgroup {
+		if err := waitCgroup(); err != nil {
+			return fail(err)
+		}
 		if err := cg.Add(cmd.Process.Pid); err != nil {
 			return fail(&startError{step: "cgroup", err: err})
 		}
@@ -408,7 +459,7 @@ func (s *shim) startInit(cg cgroups.Manager) (*runState, error) {
 		r.fan.finish(code, oom)
 		close(r.exited)
 	}()
-	return r, nil
+	return r, cg, nil
 }
 
 // readInit dispatches init's messages about exec processes.
