@@ -167,6 +167,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (*Container, er
 		return nil, err
 	}
 	defer lock.Unlock()
+	e.sweep()
 	if cfg.Name == "" {
 		cfg.Name = e.freeName()
 	} else if other, err := e.lookupName(cfg.Name); err == nil {
@@ -210,6 +211,23 @@ func (e *Engine) writeNew(p container.Paths, cfg *container.Config, hostname str
 		os.RemoveAll(tmp.Dir)
 	}
 	return err
+}
+
+// sweep removes what a create or remove killed halfway left: a directory
+// being laid out (.tmp-ID) or being deleted (.rm-ID). No other command can
+// be writing one: the caller holds the root's lock.
+func (e *Engine) sweep() {
+	ents, err := os.ReadDir(e.root.ContainersDir())
+	if err != nil {
+		return
+	}
+	for _, ent := range ents {
+		if n := ent.Name(); strings.HasPrefix(n, ".tmp-") || strings.HasPrefix(n, ".rm-") {
+			if err := os.RemoveAll(e.root.ContainersDir() + "/" + n); err != nil {
+				e.log.Warn("remove leftover", "dir", n, "err", err)
+			}
+		}
+	}
 }
 
 func hostsFile() string {

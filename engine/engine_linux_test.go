@@ -548,3 +548,82 @@ func TestLoadMultiLayerWhiteout(t *testing.T) {
 		t.Errorf("exit %d stdout %q stderr %q", code, out, errOut)
 	}
 }
+
+func TestSecurityOptions(t *testing.T) {
+	e := newEngine(t)
+	script := `
+touch /x 2>/dev/null && echo root=rw || echo root=ro
+touch /tmp/x && echo tmp=rw
+echo "$(grep CapEff /proc/self/status)"
+echo "$(grep NoNewPrivs /proc/self/status)"
+echo "forward=$(cat /proc/sys/net/ipv4/ip_forward)"
+echo "nofile=$(ulimit -n)"
+`
+	code, out, errOut := runSh(t, e, script, engine.CreateOptions{SpecOpts: []oci.SpecOpt{
+		oci.WithReadonlyRootfs(true),
+		oci.WithTmpfs("/tmp", nil),
+		oci.WithCapabilities([]string{"NET_ADMIN"}, []string{"ALL"}),
+		oci.WithNoNewPrivileges(true),
+		oci.WithSysctls(map[string]string{"net.ipv4.ip_forward": "1"}),
+		oci.WithUlimits(map[string]oci.Ulimit{"nofile": {Soft: 512, Hard: 1024}}),
+	}})
+	if code != 0 {
+		t.Fatalf("exit %d: %s %s", code, out, errOut)
+	}
+	for _, want := range []string{"root=ro", "tmp=rw", "CapEff:\t0000000000001000", "NoNewPrivs:\t1", "forward=1", "nofile=512"} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestPrivileged(t *testing.T) {
+	e := newEngine(t)
+	code, out, errOut := runSh(t, e, `grep CapEff /proc/self/status; mkdir -p /mnt && mount -t tmpfs none /mnt && echo mounted; ls /dev/null /dev/kmsg`, engine.CreateOptions{
+		SpecOpts: []oci.SpecOpt{oci.WithPrivileged()},
+	})
+	// Every capability the host grants (these machines withhold
+	// CAP_SYS_RESOURCE even from root), mounts allowed, host devices there.
+	status, _ := os.ReadFile("/proc/self/status")
+	var hostCaps string
+	for _, l := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(l, "CapBnd:") {
+			hostCaps = strings.TrimSpace(strings.TrimPrefix(l, "CapBnd:"))
+		}
+	}
+	if code != 0 || !strings.Contains(out, "mounted\n") || !strings.Contains(out, "CapEff:\t"+hostCaps) || !strings.Contains(out, "/dev/kmsg") {
+		t.Errorf("privileged: exit %d out %q err %q (host caps %s)", code, out, errOut, hostCaps)
+	}
+}
+
+func TestPauseUnpause(t *testing.T) {
+	e := newEngine(t)
+	c := create(t, e, engine.CreateOptions{Cmd: []string{"sleep", "1000"}})
+	start(t, e, c)
+	ctx := context.Background()
+	if err := e.Pause(ctx, c.ID(), true); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := e.Get(c.ID())
+	if got.State.Status != container.Paused {
+		t.Errorf("status after pause = %s", got.State.Status)
+	}
+	if _, err := e.Exec(ctx, c.ID(), engine.ExecOptions{Cmd: []string{"true"}}); err == nil || !strings.Contains(err.Error(), "paused") {
+		t.Errorf("exec into a paused container: %v", err)
+	}
+	if err := e.Pause(ctx, c.ID(), false); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := e.Exec(ctx, c.ID(), engine.ExecOptions{Cmd: []string{"true"}}); err != nil || code != 0 {
+		t.Errorf("exec after unpause: %v %d", err, code)
+	}
+	// A paused container still stops.
+	e.Pause(ctx, c.ID(), true)
+	if err := e.Stop(ctx, c.ID(), nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = e.Get(c.ID())
+	if got.State.Status != container.Exited {
+		t.Errorf("status after stop of a paused container = %s", got.State.Status)
+	}
+}

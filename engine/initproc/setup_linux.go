@@ -230,7 +230,7 @@ func (in *initState) mountOne(root *os.File, m specs.Mount) error {
 			return err
 		}
 		if filepath.Clean(m.Destination) == "/dev" {
-			if err := populateDev(root); err != nil {
+			if err := populateDev(root, in.cfg.Spec.Annotations["stack.privileged"] == "true"); err != nil {
 				return err
 			}
 		}
@@ -327,7 +327,7 @@ var devLinks = [][2]string{
 	{"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"},
 }
 
-func populateDev(root *os.File) error {
+func populateDev(root *os.File, privileged bool) error {
 	// Resolve /dev again: the descriptor used as the mount target still
 	// points at the directory the tmpfs now covers.
 	d, err := rootfs.OpenInRoot(root, "/dev", unix.O_DIRECTORY|unix.O_RDONLY)
@@ -345,6 +345,35 @@ func populateDev(root *os.File) error {
 		if err := unix.Symlinkat(l[0], fd, l[1]); err != nil {
 			return &os.PathError{Op: "symlink", Path: "/dev/" + l[1], Err: err}
 		}
+	}
+	if privileged {
+		return copyHostDevices(fd)
+	}
+	return nil
+}
+
+// copyHostDevices gives a privileged container the host's device nodes, as
+// Docker does (--privileged); the device cgroup is left open for it. Only
+// the top level of the host's /dev: its pts, shm and mqueue are the
+// container's own.
+func copyHostDevices(dirfd int) error {
+	ents, err := os.ReadDir("/dev")
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if e.Type()&(os.ModeDevice) == 0 {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Lstat("/dev/"+e.Name(), &st) != nil {
+			continue
+		}
+		err := unix.Mknodat(dirfd, e.Name(), st.Mode, int(st.Rdev))
+		if err != nil && err != unix.EEXIST {
+			return &os.PathError{Op: "mknod", Path: "/dev/" + e.Name(), Err: err}
+		}
+		unix.Fchownat(dirfd, e.Name(), int(st.Uid), int(st.Gid), unix.AT_SYMLINK_NOFOLLOW)
 	}
 	return nil
 }
