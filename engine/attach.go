@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 
@@ -27,11 +26,8 @@ func (e *Engine) Attach(ctx context.Context, ref string, opts AttachOptions) (in
 	if err != nil {
 		return -1, err
 	}
-	cl, err := shim.Dial(e.paths(c.Config.ID))
+	cl, err := e.dialRunning(c)
 	if err != nil {
-		if errors.Is(err, shim.ErrNotRunning) {
-			return -1, fmt.Errorf("container %q is not running: %w", c.Config.Name, ErrNotRunning)
-		}
 		return -1, err
 	}
 	defer cl.Close()

@@ -464,17 +464,24 @@ func (e *Engine) Stop(ctx context.Context, ref string, timeout *int, sig syscall
 	return nil
 }
 
+// dialRunning connects to a running container's shim; a container that is
+// not running gives an error wrapping ErrNotRunning that names it.
+func (e *Engine) dialRunning(c *Container) (*shim.Client, error) {
+	cl, err := shim.Dial(e.paths(c.Config.ID))
+	if errors.Is(err, shim.ErrNotRunning) {
+		return nil, fmt.Errorf("container %q is not running: %w", c.Config.Name, ErrNotRunning)
+	}
+	return cl, err
+}
+
 // Kill sends a signal to the container's main process.
 func (e *Engine) Kill(ctx context.Context, ref string, sig syscall.Signal) error {
 	c, err := e.Get(ref)
 	if err != nil {
 		return err
 	}
-	cl, err := shim.Dial(e.paths(c.Config.ID))
+	cl, err := e.dialRunning(c)
 	if err != nil {
-		if errors.Is(err, shim.ErrNotRunning) {
-			return fmt.Errorf("container %q is not running: %w", c.Config.Name, ErrNotRunning)
-		}
 		return err
 	}
 	defer cl.Close()
@@ -487,11 +494,8 @@ func (e *Engine) Pause(ctx context.Context, ref string, freeze bool) error {
 	if err != nil {
 		return err
 	}
-	cl, err := shim.Dial(e.paths(c.Config.ID))
+	cl, err := e.dialRunning(c)
 	if err != nil {
-		if errors.Is(err, shim.ErrNotRunning) {
-			return fmt.Errorf("container %q is not running: %w", c.Config.Name, ErrNotRunning)
-		}
 		return err
 	}
 	defer cl.Close()

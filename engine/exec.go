@@ -69,11 +69,8 @@ func (e *Engine) Exec(ctx context.Context, ref string, opts ExecOptions) (int, e
 			p.ConsoleSize = &specs.Box{Height: uint(opts.ConsoleSize[0]), Width: uint(opts.ConsoleSize[1])}
 		}
 	}
-	cl, err := shim.Dial(e.paths(c.Config.ID))
+	cl, err := e.dialRunning(c)
 	if err != nil {
-		if errors.Is(err, shim.ErrNotRunning) {
-			return -1, fmt.Errorf("container %q is not running: %w", c.Config.Name, ErrNotRunning)
-		}
 		return -1, err
 	}
 	defer cl.Close()

@@ -1,23 +1,15 @@
 package main
 
 import (
-	"encoding/json"
-	"os/exec"
 	"strings"
 	"testing"
+
+	"stack/engine/enginetest"
 )
 
 // TestDeps keeps the runtime binary free of the CLI's heavy dependencies:
 // their package initialisers would run at every container start.
 func TestDeps(t *testing.T) {
-	out, err := exec.Command("go", "list", "-json", ".").Output()
-	if err != nil {
-		t.Skipf("go list: %v", err)
-	}
-	var pkg struct{ Deps []string }
-	if err := json.Unmarshal(out, &pkg); err != nil {
-		t.Fatal(err)
-	}
 	bad := map[string]string{
 		"github.com/spf13/cobra":                "the CLI framework belongs to cmd/stack",
 		"github.com/compose-spec/compose-go/v2": "compose loading belongs to the CLI",
@@ -25,7 +17,7 @@ func TestDeps(t *testing.T) {
 		"stack/engine/image":                    "the image store is not needed to run a container",
 		"stack/spec":                            "compose belongs to the CLI",
 	}
-	for _, d := range pkg.Deps {
+	for _, d := range enginetest.Deps(t) {
 		for b, why := range bad {
 			if d == b || strings.HasPrefix(d, b+"/") {
 				t.Errorf("stack-runtime depends on %s: %s", d, why)
