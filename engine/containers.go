@@ -42,6 +42,8 @@ type CreateOptions struct {
 	StopTimeout *int
 	AutoRemove  bool
 	LogOptions  map[string]string
+	// Healthcheck overrides the image's HEALTHCHECK; nil keeps it.
+	Healthcheck *HealthcheckOptions
 	// SpecOpts refine the OCI spec after the image's defaults are applied:
 	// limits, capabilities, mounts, read-only root, sysctls, ulimits.
 	SpecOpts []oci.SpecOpt
@@ -139,6 +141,10 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (*Container, er
 	default:
 		return nil, fmt.Errorf("invalid restart policy %q: %w", opts.Restart.Name, ErrInvalid)
 	}
+	hc, err := resolveHealthcheck(img.Healthcheck, opts.Healthcheck)
+	if err != nil {
+		return nil, err
+	}
 	if opts.AutoRemove && opts.Restart.Name != "no" {
 		return nil, fmt.Errorf("conflicting options: cannot specify both --restart and --rm: %w", ErrInvalid)
 	}
@@ -160,6 +166,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (*Container, er
 		OpenStdin:   opts.OpenStdin,
 		LogOptions:  opts.LogOptions,
 		NetworkMode: "none",
+		Healthcheck: hc,
 	}
 
 	lock, err := e.lock()

@@ -627,3 +627,61 @@ func TestPauseUnpause(t *testing.T) {
 		t.Errorf("status after stop of a paused container = %s", got.State.Status)
 	}
 }
+
+func TestHealthcheck(t *testing.T) {
+	e := newEngine(t)
+	ctx := context.Background()
+	fast := func(test ...string) *engine.HealthcheckOptions {
+		return &engine.HealthcheckOptions{Test: test, Interval: 50 * time.Millisecond, Timeout: 2 * time.Second, StartInterval: 50 * time.Millisecond, Retries: 2}
+	}
+	t.Run("healthy", func(t *testing.T) {
+		// Failures in the start period do not count.
+		hc := fast("CMD-SHELL", "test -f /tmp/ready")
+		hc.StartPeriod = 30 * time.Second
+		c := create(t, e, engine.CreateOptions{Cmd: []string{"sh", "-c", "sleep 0.3; touch /tmp/ready; exec sleep 1000"}, Healthcheck: hc})
+		start(t, e, c)
+		if err := e.WaitCondition(ctx, c.ID(), engine.Healthy); err != nil {
+			t.Fatalf("wait healthy: %v", err)
+		}
+		got, _ := e.Get(c.ID())
+		if h := got.State.Health; h == nil || h.Status != container.HealthHealthy || len(h.Log) == 0 {
+			t.Errorf("health = %+v", h)
+		}
+	})
+	t.Run("unhealthy", func(t *testing.T) {
+		c := create(t, e, engine.CreateOptions{Cmd: []string{"sleep", "1000"}, Healthcheck: fast("CMD-SHELL", "echo not ready; exit 1")})
+		start(t, e, c)
+		err := e.WaitCondition(ctx, c.ID(), engine.Healthy)
+		if !errors.Is(err, engine.ErrConditionFailed) || !strings.Contains(err.Error(), "unhealthy") || !strings.Contains(err.Error(), "not ready") {
+			t.Fatalf("wait healthy of a failing check: %v", err)
+		}
+	})
+	t.Run("exits first", func(t *testing.T) {
+		c := create(t, e, engine.CreateOptions{Cmd: []string{"sh", "-c", "exit 4"}, Healthcheck: fast("CMD", "true")})
+		start(t, e, c)
+		err := e.WaitCondition(ctx, c.ID(), engine.Healthy)
+		if !errors.Is(err, engine.ErrConditionFailed) || !strings.Contains(err.Error(), "4") {
+			t.Fatalf("wait healthy of an exiting container: %v", err)
+		}
+	})
+	t.Run("timeout", func(t *testing.T) {
+		hc := fast("CMD", "sleep", "10")
+		hc.Timeout = 100 * time.Millisecond
+		c := create(t, e, engine.CreateOptions{Cmd: []string{"sleep", "1000"}, Healthcheck: hc})
+		start(t, e, c)
+		err := e.WaitCondition(ctx, c.ID(), engine.Healthy)
+		if !errors.Is(err, engine.ErrConditionFailed) || !strings.Contains(err.Error(), "exceeded timeout") {
+			t.Fatalf("wait healthy of a hanging check: %v", err)
+		}
+	})
+	t.Run("image HEALTHCHECK", func(t *testing.T) {
+		if _, err := e.Images.Import(ctx, bytes.NewReader(enginetest.BusyboxTar(t)), "busybox:health", []string{"HEALTHCHECK --interval=1s --start-interval=1s CMD true"}); err != nil {
+			t.Fatal(err)
+		}
+		c := create(t, e, engine.CreateOptions{Image: "busybox:health", Cmd: []string{"sleep", "1000"}})
+		start(t, e, c)
+		if err := e.WaitCondition(ctx, c.ID(), engine.Healthy); err != nil {
+			t.Fatalf("wait healthy with the image's check: %v", err)
+		}
+	})
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -319,13 +320,7 @@ func namedInFiles(files []types.ConfigFile) bool {
 // names the service.
 func resolveFiles(p *types.Project, l *locator) (*types.Project, error) {
 	services := types.Services{}
-	for _, name := range slices.Sorted(func(yield func(string) bool) {
-		for n := range p.Services {
-			if !yield(n) {
-				return
-			}
-		}
-	}) {
+	for _, name := range slices.Sorted(maps.Keys(p.Services)) {
 		s := p.Services[name]
 		for i, f := range s.EnvFiles {
 			if !f.Required {

@@ -42,7 +42,28 @@ type Config struct {
 	LogOptions  map[string]string `json:"logOptions,omitempty"`
 	// NetworkMode is "none" (loopback only) until bridge networks exist.
 	NetworkMode string `json:"networkMode,omitempty"`
+	// Healthcheck is the probe the shim runs, resolved from the image's
+	// HEALTHCHECK and the caller's settings; nil means none.
+	Healthcheck *Healthcheck `json:"healthcheck,omitempty"`
 }
+
+// Healthcheck is a resolved healthcheck: every duration set.
+type Healthcheck struct {
+	// Test is the command: ["CMD", args...] or ["CMD-SHELL", command].
+	Test          []string      `json:"test"`
+	Interval      time.Duration `json:"interval"`
+	Timeout       time.Duration `json:"timeout"`
+	StartPeriod   time.Duration `json:"startPeriod"`
+	StartInterval time.Duration `json:"startInterval"`
+	Retries       int           `json:"retries"`
+}
+
+// Health statuses, as Docker names them.
+const (
+	HealthStarting  = "starting"
+	HealthHealthy   = "healthy"
+	HealthUnhealthy = "unhealthy"
+)
 
 // RestartPolicy is Docker's restart policy.
 type RestartPolicy struct {

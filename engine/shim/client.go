@@ -197,3 +197,10 @@ func (c *Client) CloseStdin() error { return c.c.Send(Request{Type: ReqStdinClos
 func (c *Client) Resize(rows, cols uint16) error {
 	return c.c.Send(Request{Type: ReqResize, Rows: rows, Cols: cols})
 }
+
+// WaitCondition blocks until the container's process runs (CondRunning)
+// or is healthy (CondHealthy), or fails with why it never will.
+func (c *Client) WaitCondition(cond string) error {
+	_, _, err := c.roundTrip(Request{Type: ReqWaitCondition, Cond: cond})
+	return err
+}

@@ -1,6 +1,7 @@
 package shim
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"stack/engine/container"
 	"stack/engine/initproc"
@@ -66,6 +69,12 @@ func (s *shim) serve(c *ipc.Conn) {
 		s.exec(c, req, files)
 	case ReqAttach:
 		s.attach(c, req)
+	case ReqWaitCondition:
+		if err := s.waitCondition(req.Cond, c); err != nil {
+			c.Send(Response{Type: RespError, Error: err.Error()})
+			return
+		}
+		c.Send(Response{Type: RespOK})
 	default:
 		c.Send(Response{Type: RespError, Error: fmt.Sprintf("unknown request %q", req.Type)})
 	}
@@ -168,6 +177,62 @@ func (r *runState) signal(sig syscall.Signal) error {
 	return nil
 }
 
+// waitCondition blocks until cond holds, or returns why it cannot: the
+// container exited (with its code), or its healthcheck failed (with the
+// last probe's output). It wakes on state changes, never on a timer. A
+// client that goes away ends the wait.
+func (s *shim) waitCondition(cond string, c *ipc.Conn) error {
+	gone := make(chan struct{})
+	go func() {
+		var r Request
+		c.Recv(&r) // returns when the client closes the connection
+		close(gone)
+	}()
+	for {
+		s.mu.Lock()
+		st := s.st
+		changed := s.waitChangeLocked()
+		var err error
+		done := false
+		switch {
+		case st.Status == container.Exited || st.Status == container.Dead:
+			done, err = true, fmt.Errorf("container %s exited (%d)", s.cfg.Name, st.ExitCode)
+		case st.Status == container.Restarting:
+			// wait for the next run
+		case cond == CondRunning:
+			done = true
+		case cond == CondHealthy && st.Health == nil:
+			done = s.cfg.Healthcheck == nil
+		case cond == CondHealthy && st.Health.Status == container.HealthHealthy:
+			done = true
+		case cond == CondHealthy && st.Health.Status == container.HealthUnhealthy:
+			done, err = true, fmt.Errorf("container %s is unhealthy%s", s.cfg.Name, lastProbe(st.Health))
+		}
+		s.mu.Unlock()
+		if done {
+			return err
+		}
+		select {
+		case <-changed:
+		case <-gone:
+			return errors.New("client gone")
+		}
+	}
+}
+
+// lastProbe describes the last healthcheck result for an error message.
+func lastProbe(h *container.Health) string {
+	if h == nil || len(h.Log) == 0 {
+		return ""
+	}
+	p := h.Log[len(h.Log)-1]
+	out := strings.TrimSpace(p.Output)
+	if len(out) > 200 {
+		out = out[:200] + "…"
+	}
+	return fmt.Sprintf(" (last probe: exit %d: %s)", p.ExitCode, out)
+}
+
 func (s *shim) pause(freeze bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -186,6 +251,7 @@ func (s *shim) pause(freeze bool) error {
 		s.st.Status = container.Running
 	}
 	s.saveLocked()
+	s.notifyLocked()
 	return nil
 }
 
@@ -210,29 +276,10 @@ func (s *shim) exec(c *ipc.Conn, req Request, files []*os.File) {
 		c.Send(Response{Type: RespError, Error: "exec: no process"})
 		return
 	}
-	r.execMu.Lock()
-	r.nextID++
-	id := strconv.Itoa(r.nextID)
-	w := &execWaiter{started: make(chan initproc.Message, 1), exited: make(chan int, 1)}
-	r.execs[id] = w
-	r.execMu.Unlock()
-	if err := r.conn.Send(initproc.Message{Type: initproc.MsgExec, ExecID: id, Process: p}, files...); err != nil {
-		c.Send(Response{Type: RespError, Error: fmt.Sprintf("exec: %v", err)})
-		return
-	}
-	for _, f := range files {
-		f.Close()
-	}
+	id, w, m, err := r.startExec(p, files)
 	files = nil
-	var m initproc.Message
-	select {
-	case m = <-w.started:
-	case <-r.exited:
-		c.Send(Response{Type: RespError, Error: fmt.Sprintf("container %s exited", s.cfg.Name)})
-		return
-	}
-	if m.Type == initproc.MsgExecFailed {
-		c.Send(Response{Type: RespError, Error: m.Error, ExitCode: execFailCode(m.Error)})
+	if err != nil {
+		c.Send(Response{Type: RespError, Error: err.Error(), ExitCode: m.Status})
 		return
 	}
 	var out []*os.File
@@ -264,6 +311,35 @@ func (s *shim) exec(c *ipc.Conn, req Request, files []*os.File) {
 		code = 137 // the container ended under the process
 	}
 	c.Send(Response{Type: RespExecExited, ExitCode: code})
+}
+
+// startExec asks init to start p with the given stdio (consumed) and waits
+// until it runs. On failure the returned message's Status is docker's exit
+// code for it (126 or 127).
+func (r *runState) startExec(p *specs.Process, files []*os.File) (string, *execWaiter, initproc.Message, error) {
+	r.execMu.Lock()
+	r.nextID++
+	id := strconv.Itoa(r.nextID)
+	w := &execWaiter{started: make(chan initproc.Message, 1), exited: make(chan int, 1)}
+	r.execs[id] = w
+	r.execMu.Unlock()
+	err := r.conn.Send(initproc.Message{Type: initproc.MsgExec, ExecID: id, Process: p}, files...)
+	for _, f := range files {
+		f.Close()
+	}
+	if err != nil {
+		return id, w, initproc.Message{}, fmt.Errorf("exec: %w", err)
+	}
+	var m initproc.Message
+	select {
+	case m = <-w.started:
+	case <-r.exited:
+		return id, w, m, errors.New("the container exited")
+	}
+	if m.Type == initproc.MsgExecFailed {
+		return id, w, initproc.Message{Status: execFailCode(m.Error)}, errors.New(m.Error)
+	}
+	return id, w, m, nil
 }
 
 func execFailCode(msg string) int {

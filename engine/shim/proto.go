@@ -28,6 +28,7 @@ type Request struct {
 	Signal  int            `json:"signal,omitempty"`  // stop, kill
 	Process *specs.Process `json:"process,omitempty"` // exec
 	Data    []byte         `json:"data,omitempty"`    // stdin
+	Cond    string         `json:"cond,omitempty"`    // wait-condition
 	Rows    uint16         `json:"rows,omitempty"`    // resize
 	Cols    uint16         `json:"cols,omitempty"`    // resize
 	// Stdin: an attach that will send input; closing it (ReqStdinClose)
@@ -53,6 +54,15 @@ const (
 	ReqStdin      ReqType = "stdin"       // attach: input data
 	ReqStdinClose ReqType = "stdin-close" // attach: end of input
 	ReqResize     ReqType = "resize"      // attach: terminal size
+	// ReqWaitCondition answers once the container's Condition holds (OK)
+	// or can no longer hold (error with the reason).
+	ReqWaitCondition ReqType = "wait-condition"
+)
+
+// Conditions for ReqWaitCondition.
+const (
+	CondRunning = "running" // the container's process runs
+	CondHealthy = "healthy" // its healthcheck passed (or it has none and runs)
 )
 
 // Response is a message from the shim to a client.

@@ -74,6 +74,7 @@ type shim struct {
 	cur     *runState // the current run; nil between runs
 	final   chan struct{}
 	backoff chan struct{} // closed to cut a restart back-off short
+	changed chan struct{} // closed at every state change (notifyLocked)
 }
 
 // runState is one run of the container's process (one init).
@@ -210,8 +211,13 @@ func (s *shim) launch() (*runState, error) {
 	s.st.StartedAt = now
 	s.st.Error = ""
 	s.st.OOMKilled = false
+	s.st.Health = nil
 	s.saveLocked()
+	s.notifyLocked()
 	s.mu.Unlock()
+	if hc := s.cfg.Healthcheck; hc != nil && len(hc.Test) > 1 {
+		go s.probeLoop(r, hc)
+	}
 	return r, nil
 }
 
@@ -532,6 +538,7 @@ func (s *shim) supervise(r *runState) {
 		s.backoff = make(chan struct{})
 		bo := s.backoff
 		s.saveLocked()
+		s.notifyLocked()
 		s.mu.Unlock()
 		t := time.NewTimer(delay)
 		select {
@@ -595,6 +602,7 @@ func (s *shim) finish(_ int, code int, oom bool, errText string) {
 	s.st.Error = errText
 	s.st.FinishedAt = time.Now().UTC()
 	s.saveLocked()
+	s.notifyLocked()
 	select {
 	case <-s.final:
 	default:
