@@ -279,6 +279,12 @@ func (e *Engine) resolve(ref string) (string, error) {
 	if ref == "" {
 		return "", fmt.Errorf("no such container: %q: %w", ref, ErrNotFound)
 	}
+	// A full ID needs no scan (the compose layer always passes IDs).
+	if len(ref) == 64 {
+		if _, err := os.Stat(e.paths(ref).Config()); err == nil {
+			return ref, nil
+		}
+	}
 	if id, err := e.lookupName(ref); err == nil {
 		return id, nil
 	}
@@ -586,4 +592,29 @@ func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
 		return fmt.Errorf("remove container %q: %w", c.Config.Name, errors.Join(errs...))
 	}
 	return nil
+}
+
+// Rename gives a container a new name (compose renames a recreated
+// container from its temporary name to the final one).
+func (e *Engine) Rename(ctx context.Context, ref, name string) error {
+	if !validName.MatchString(name) {
+		return fmt.Errorf("invalid container name %q, only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed: %w", name, ErrInvalid)
+	}
+	lock, err := e.lock()
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	c, err := e.Get(ref)
+	if err != nil {
+		return err
+	}
+	if c.Config.Name == name {
+		return nil
+	}
+	if other, err := e.lookupName(name); err == nil {
+		return fmt.Errorf("the container name %q is already in use by container %q: %w", "/"+name, other, ErrExists)
+	}
+	c.Config.Name = name
+	return container.SaveConfig(e.paths(c.Config.ID), c.Config)
 }

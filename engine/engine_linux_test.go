@@ -685,3 +685,23 @@ func TestHealthcheck(t *testing.T) {
 		}
 	})
 }
+
+func TestRename(t *testing.T) {
+	e := newEngine(t)
+	c := create(t, e, engine.CreateOptions{Name: "old", Cmd: []string{"true"}})
+	create(t, e, engine.CreateOptions{Name: "taken", Cmd: []string{"true"}})
+	ctx := context.Background()
+	if err := e.Rename(ctx, "old", "taken"); !errors.Is(err, engine.ErrExists) {
+		t.Errorf("rename onto a used name: %v", err)
+	}
+	if err := e.Rename(ctx, "old", "new"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.Get("new")
+	if err != nil || got.ID() != c.ID() {
+		t.Errorf("get by the new name: %v", err)
+	}
+	if _, err := e.Get("old"); !errors.Is(err, engine.ErrNotFound) {
+		t.Errorf("the old name still resolves: %v", err)
+	}
+}

@@ -186,7 +186,7 @@ func load(ctx context.Context, opts Options) (*Project, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &locator{workingDir: workingDir}
+	l := &locator{workingDir: workingDir, env: po.Environment}
 
 	details := types.ConfigDetails{WorkingDir: workingDir, Environment: po.Environment}
 	for _, f := range po.ConfigPaths {
@@ -362,6 +362,7 @@ type rawFile struct {
 // none of the top-level files is attributed to the first one.
 type locator struct {
 	workingDir string
+	env        map[string]string // the interpolation environment
 	files      []rawFile
 }
 
