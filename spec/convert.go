@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
@@ -24,6 +25,7 @@ import (
 // an attribute a newer compose-spec adds is never dropped silently.
 var converted = []string{
 	"name",
+	"version",    // obsolete: Load warns, compose-go drops it
 	"include.**", // applied by the loader
 	"services", "services.*",
 	"services.*.annotations.**",
@@ -183,7 +185,7 @@ var converted = []string{
 // convert turns compose-go's project (validated, env files read) into
 // ours, field by field. Every field of types.ServiceConfig is either read
 // here or listed in the unsupported table (convert_test.go checks).
-func convert(cp *types.Project, l *locator) (*Project, error) {
+func convert(cp *types.Project, l *locator) *Project {
 	p := &Project{
 		Name:        cp.Name,
 		WorkingDir:  cp.WorkingDir,
@@ -201,21 +203,21 @@ func convert(cp *types.Project, l *locator) (*Project, error) {
 	p.DisabledServices = slices.Sorted(maps.Keys(cp.DisabledServices))
 
 	for _, name := range slices.Sorted(maps.Keys(cp.Services)) {
-		s, err := convertService(cp.Services[name])
-		if err != nil {
-			return nil, err
-		}
-		p.Services = append(p.Services, s)
+		p.Services = append(p.Services, convertService(cp.Services[name]))
 	}
 	for _, key := range slices.Sorted(maps.Keys(cp.Networks)) {
 		p.Networks = append(p.Networks, convertNetwork(key, cp.Networks[key]))
 	}
 	for _, key := range slices.Sorted(maps.Keys(cp.Volumes)) {
 		v := cp.Volumes[key]
+		driver := v.Driver
+		if driver != "local" {
+			driver = "" // warned about: the local driver is used
+		}
 		p.Volumes = append(p.Volumes, &Volume{
 			Key:        key,
 			Name:       v.Name,
-			Driver:     v.Driver,
+			Driver:     driver,
 			DriverOpts: cloneMap(v.DriverOpts),
 			External:   bool(v.External),
 			Labels:     cloneMap(v.Labels),
@@ -241,10 +243,10 @@ func convert(cp *types.Project, l *locator) (*Project, error) {
 		}
 	}
 	p.Warnings = warnings
-	return p, nil
+	return p
 }
 
-func convertService(s types.ServiceConfig) (*Service, error) {
+func convertService(s types.ServiceConfig) *Service {
 	out := &Service{
 		Name:          s.Name,
 		Image:         s.Image,
@@ -402,8 +404,11 @@ func convertService(s types.ServiceConfig) (*Service, error) {
 	}
 	if lg := s.Logging; lg != nil {
 		out.Logging = &Logging{Driver: lg.Driver, Options: cloneMap(lg.Options)}
+		if out.Logging.Driver != "json-file" {
+			out.Logging.Driver = "" // warned about: the engine keeps json-file logs
+		}
 	}
-	return out, nil
+	return out
 }
 
 // restartFromDeploy maps deploy.restart_policy as docker compose does
@@ -487,6 +492,13 @@ func convertNetwork(key string, n types.NetworkConfig) *Network {
 		Labels:     cloneMap(n.Labels),
 		IPAM:       IPAM{Driver: n.Ipam.Driver},
 	}
+	// values the unsupported table warns about are ignored, not passed on
+	if out.Driver != "bridge" {
+		out.Driver = ""
+	}
+	if out.IPAM.Driver != "default" {
+		out.IPAM.Driver = ""
+	}
 	for _, c := range n.Ipam.Config {
 		if c != nil {
 			out.IPAM.Config = append(out.IPAM.Config, IPAMPool{Subnet: c.Subnet, IPRange: c.IPRange, Gateway: c.Gateway})
@@ -512,6 +524,9 @@ func convertFileObject(key string, o types.FileObjectConfig, kind string, l *loc
 	case out.External:
 	case out.File != "":
 		d, err := digestPath(out.File)
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+			err = fmt.Errorf("%s: %w", l.rel(pe.Path), pe.Err)
+		}
 		if err != nil {
 			warnings = append(warnings, fmt.Sprintf("%s: %s.%s.file: %v", l.fileOf(kind, key, "file"), kind, key, err))
 		}
@@ -519,18 +534,13 @@ func convertFileObject(key string, o types.FileObjectConfig, kind string, l *loc
 	case out.Content != "" || out.Environment == "":
 		out.Digest = digestBytes([]byte(out.Content))
 	default:
-		if _, ok := lookupEnv(l, out.Environment); !ok {
+		if _, ok := l.env[out.Environment]; !ok {
 			warnings = append(warnings, fmt.Sprintf("%s: %s.%s.environment: variable %s is not set", l.fileOf(kind, key), kind, key, out.Environment))
 		} else {
 			out.Digest = digestBytes([]byte(out.Content))
 		}
 	}
 	return out, warnings
-}
-
-func lookupEnv(l *locator, key string) (string, bool) {
-	v, ok := l.env[key]
-	return v, ok
 }
 
 func setDigests(refs []FileRef, objs []*FileObject) {

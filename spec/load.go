@@ -11,6 +11,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,6 +53,11 @@ type Options struct {
 	// Profiles are the --profile values; "*" enables every service. Empty
 	// means COMPOSE_PROFILES (comma-separated).
 	Profiles []string
+	// Services are services named on the command line (`stack up web`).
+	// As in docker compose, naming a service its profiles do not enable
+	// enables it, and activates its profiles. It does not restrict the
+	// project: Project.WithServices does.
+	Services []string
 	// Environ is the process environment as "KEY=VALUE" (os.Environ());
 	// nil means none. It is used for interpolation and wins over env files.
 	Environ []string
@@ -76,16 +82,45 @@ func DefaultOptions() Options {
 // nothing else: it does not look at containers, images or networks.
 func Load(ctx context.Context, opts Options) (*Project, error) {
 	var p *Project
+	var l *locator
 	logged, err := captureWarnings(func() error {
 		var err error
-		p, err = load(ctx, opts)
+		p, l, err = load(ctx, opts)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	// Load reports an obsolete version: itself, for every load (compose-go
+	// warns once per file and process)
+	logged = slices.DeleteFunc(logged, func(m string) bool { return strings.Contains(m, "the attribute `version` is obsolete") })
+	for i, m := range logged {
+		logged[i] = l.placeUnset(m)
+	}
 	p.Warnings = append(logged, p.Warnings...)
 	return p, nil
+}
+
+var reUnset = regexp.MustCompile(`^The "(\w+)" variable is not set\. Defaulting to a blank string\.$`)
+
+// placeUnset names the file and the attribute in compose-go's warning
+// about a variable that is not set, when a top-level file uses it.
+func (l *locator) placeUnset(msg string) string {
+	m := reUnset.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	use := regexp.MustCompile(`(^|[^$])\$(\{` + m[1] + `\}|` + m[1] + `\b)`)
+	e := l.find(func(_ []string, v any) error {
+		if s, ok := v.(string); ok && use.MatchString(s) {
+			return errors.New("")
+		}
+		return nil
+	})
+	if e == nil {
+		return msg
+	}
+	return fmt.Sprintf("%s: %s: variable %s is not set, an empty string is used", e.File, e.Location(), m[1])
 }
 
 // envVar reads one variable of an environment list.
@@ -98,17 +133,17 @@ func envVar(environ []string, key string) (string, bool) {
 	return "", false
 }
 
-func load(ctx context.Context, opts Options) (*Project, error) {
+func load(ctx context.Context, opts Options) (*Project, *locator, error) {
 	cwd := opts.WorkingDir
 	if cwd == "" {
 		var err error
 		if cwd, err = os.Getwd(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	cwd, err := filepath.Abs(cwd)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// compose-go resolves relative paths against the process's directory;
 	// resolve them against ours first.
@@ -176,15 +211,18 @@ func load(ctx context.Context, opts Options) (*Project, error) {
 		cli.WithName(opts.ProjectName),
 	)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if v := po.Environment["COMPOSE_PROJECT_NAME"]; po.Name == "" && v != "" && !ValidProjectName(v) {
+		return nil, nil, fmt.Errorf("COMPOSE_PROJECT_NAME: %w", loader.InvalidProjectNameErr(v))
 	}
 	if len(po.ConfigPaths) == 0 {
-		return nil, fmt.Errorf("no configuration file provided: not found (looked for %s in %s and its parents)",
+		return nil, nil, fmt.Errorf("no configuration file provided: not found (looked for %s in %s and its parents)",
 			strings.Join(cli.DefaultFileNames, ", "), cmp.Or(projectDir, cwd))
 	}
 	workingDir, err := po.GetWorkingDir()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	l := &locator{workingDir: workingDir, env: po.Environment}
 
@@ -193,7 +231,7 @@ func load(ctx context.Context, opts Options) (*Project, error) {
 		var b []byte
 		if f == "-" {
 			if opts.Stdin == nil {
-				return nil, &Error{File: stdinName, Err: errors.New("no standard input to read")}
+				return nil, nil, &Error{File: stdinName, Err: errors.New("no standard input to read")}
 			}
 			b, err = io.ReadAll(opts.Stdin)
 		} else {
@@ -204,10 +242,15 @@ func load(ctx context.Context, opts Options) (*Project, error) {
 			if errors.As(err, &pe) {
 				err = pe.Err
 			}
-			return nil, &Error{File: l.rel(f), Err: err}
+			return nil, nil, &Error{File: l.rel(f), Err: err}
 		}
 		details.ConfigFiles = append(details.ConfigFiles, types.ConfigFile{Filename: f, Content: b})
 		l.files = append(l.files, rawFile{name: f, content: b})
+	}
+
+	if po.Name == "" && po.Environment["COMPOSE_PROJECT_NAME"] == "" && !namedInFiles(details.ConfigFiles) &&
+		NormalizeProjectName(filepath.Base(workingDir)) == "" {
+		return nil, nil, fmt.Errorf("no project name: the directory name %q has no letter or digit to make one from; use -p or name:", filepath.Base(workingDir))
 	}
 
 	profiles := opts.Profiles
@@ -233,7 +276,7 @@ func load(ctx context.Context, opts Options) (*Project, error) {
 	}}
 	model, err := loader.LoadModelWithContext(ctx, details, loadOpts...)
 	if err != nil {
-		return nil, l.loadError(err, po.Environment, opts.Interpolate)
+		return nil, nil, l.loadError(err, opts.Interpolate)
 	}
 	findings := findUnsupported(model)
 	lo := loader.ToOptions(&details, loadOpts)
@@ -242,37 +285,35 @@ func load(ctx context.Context, opts Options) (*Project, error) {
 	}
 	cp, err := loader.ModelToProject(model, lo, details)
 	if err != nil {
-		return nil, l.loadError(err, po.Environment, opts.Interpolate)
-	}
-	if cp.Name == "" {
-		return nil, fmt.Errorf("project name must not be empty: the directory name %q has no letter or digit; use -p or name:", filepath.Base(workingDir))
+		return nil, nil, l.loadError(err, opts.Interpolate)
 	}
 	cp.ComposeFiles = po.ConfigPaths
+	if cp, err = cp.WithServicesEnabled(opts.Services...); err != nil {
+		return nil, nil, err
+	}
 
 	var warnings []string
 	if cp, warnings, err = validate(cp, l); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cp = cp.WithoutUnnecessaryResources()
 	if cp, err = resolveFiles(cp, l); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	p, err := convert(cp, l)
-	if err != nil {
-		return nil, err
-	}
+	p := convert(cp, l)
 	p.EnvFiles = po.EnvFiles
-	p.Warnings = append(warnings, l.warnings(findings, cp)...)
-	return p, nil
+	p.uninterpolated = !opts.Interpolate
+	p.Warnings = slices.Concat(warnings, p.Warnings, l.warnings(findings, cp))
+	return p, l, nil
 }
 
 // withConfigFileEnv is cli.WithConfigFileEnv with COMPOSE_FILE's relative
 // entries taken relative to cwd rather than to the process's directory.
 func withConfigFileEnv(cwd string) cli.ProjectOptionsFn {
 	return func(o *cli.ProjectOptions) error {
-		v, ok := o.Environment["COMPOSE_FILE"]
-		if !ok || len(o.ConfigPaths) > 0 {
-			return nil
+		v := o.Environment["COMPOSE_FILE"]
+		if v == "" || len(o.ConfigPaths) > 0 {
+			return nil // an empty COMPOSE_FILE is unset, not the current directory
 		}
 		sep := cmp.Or(o.Environment["COMPOSE_PATH_SEPARATOR"], string(os.PathListSeparator))
 		entries := strings.Split(v, sep)
@@ -333,7 +374,15 @@ func resolveFiles(p *types.Project, l *locator) (*types.Project, error) {
 		one := &types.Project{Name: p.Name, WorkingDir: p.WorkingDir, Environment: p.Environment, Services: types.Services{name: s}}
 		one, err := one.WithServicesEnvironmentResolved(false)
 		if err != nil {
-			return nil, l.wrap(name, "env_file", err)
+			field := "env_file"
+			msg := err.Error()
+			for i, f := range s.EnvFiles {
+				if strings.Contains(msg, f.Path) {
+					field = fmt.Sprintf("env_file[%d]", i)
+					msg = strings.ReplaceAll(msg, f.Path, l.rel(f.Path))
+				}
+			}
+			return nil, l.wrap(name, field, errors.New(msg))
 		}
 		one, err = one.WithServicesLabelsResolved(false)
 		if err != nil {
@@ -392,14 +441,17 @@ func (l *locator) tree(i int) any {
 }
 
 // fileOf returns the name of the last top-level file (the one whose value
-// wins) that has path, else of the first file.
+// wins) that has path, else that has its longest prefix, else of the first
+// file.
 func (l *locator) fileOf(path ...string) string {
 	if len(l.files) == 0 {
 		return ""
 	}
-	for i := len(l.files) - 1; i >= 0; i-- {
-		if hasPath(l.tree(i), path) {
-			return l.rel(l.files[i].name)
+	for n := len(path); n > 0; n-- {
+		for i := len(l.files) - 1; i >= 0; i-- {
+			if hasPath(l.tree(i), path[:n]) {
+				return l.rel(l.files[i].name)
+			}
 		}
 	}
 	return l.rel(l.files[0].name)

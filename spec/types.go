@@ -53,6 +53,10 @@ type Project struct {
 	// stack does not implement yet (each named with its file and path),
 	// variables that are not set, optional dependencies that are missing.
 	Warnings []string
+
+	// uninterpolated is set when the files were loaded without
+	// interpolation: Canonical then leaves '$' alone.
+	uninterpolated bool
 }
 
 // Service returns the enabled service called name.
@@ -404,4 +408,67 @@ type FileObject struct {
 	External bool
 	Labels   map[string]string
 	Digest   string // as FileRef.Digest
+}
+
+// WithServices returns the project restricted to the named services and,
+// as docker compose does, the services they depend on (depends_on, which
+// includes links, volumes_from and service: namespaces), transitively; the
+// networks, volumes, configs and secrets no remaining service uses are
+// dropped. No name keeps every service. An unknown name is an error
+// ("no such service: NAME"). The project itself is not changed; the
+// services are shared with it.
+func (p *Project) WithServices(names ...string) (*Project, error) {
+	if len(names) == 0 {
+		return p, nil
+	}
+	keep := map[string]bool{}
+	queue := slices.Clone(names)
+	for len(queue) > 0 {
+		name := queue[0]
+		queue = queue[1:]
+		if keep[name] {
+			continue
+		}
+		s, err := p.Service(name)
+		if err != nil {
+			return nil, err
+		}
+		keep[name] = true
+		for _, d := range s.DependsOn {
+			queue = append(queue, d.Service)
+		}
+	}
+	q := *p
+	q.Services = nil
+	networks, volumes, configs, secrets := map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
+	for _, s := range p.Services {
+		if !keep[s.Name] {
+			continue
+		}
+		q.Services = append(q.Services, s)
+		for _, n := range s.Networks {
+			networks[n.Key] = true
+		}
+		for _, m := range s.Volumes {
+			if m.Type == MountVolume && m.Source != "" {
+				volumes[m.Source] = true
+			}
+		}
+		for _, c := range s.Configs {
+			configs[c.Source] = true
+		}
+		for _, c := range s.Secrets {
+			secrets[c.Source] = true
+		}
+		if s.Build != nil {
+			for _, c := range s.Build.Secrets {
+				secrets[c.Source] = true
+			}
+		}
+	}
+	q.Networks = slices.DeleteFunc(slices.Clone(p.Networks), func(n *Network) bool { return !networks[n.Key] })
+	q.Volumes = slices.DeleteFunc(slices.Clone(p.Volumes), func(v *Volume) bool { return !volumes[v.Key] })
+	q.Configs = slices.DeleteFunc(slices.Clone(p.Configs), func(o *FileObject) bool { return !configs[o.Key] })
+	q.Secrets = slices.DeleteFunc(slices.Clone(p.Secrets), func(o *FileObject) bool { return !secrets[o.Key] })
+	return &q, nil
 }

@@ -16,7 +16,35 @@ type globals struct {
 	root  string
 	debug bool
 
+	// docker compose's global flags.
+	project  projectFlags
+	parallel int
+	progress string
+	ansi     string
+	dryRun   bool
+
 	eng *engine.Engine
+}
+
+// imageID returns the ID of a local image, or "" (no root, no image). It
+// never creates a state root just to look.
+func (g *globals) imageID(ref string) string {
+	r, err := state.Resolve(g.root)
+	if err != nil {
+		return ""
+	}
+	if _, err := os.Stat(r.ImageDir()); err != nil {
+		return ""
+	}
+	e, err := g.engine()
+	if err != nil {
+		return ""
+	}
+	img, err := e.Images.Get(ref)
+	if err != nil {
+		return ""
+	}
+	return img.ID
 }
 
 // engine opens the engine once per command invocation.
@@ -50,9 +78,20 @@ func newRootCmd() *cobra.Command {
 	}
 	cmd.PersistentFlags().StringVar(&g.root, "root", "", "state root (default $STACK_ROOT or /var/lib/stack)")
 	cmd.PersistentFlags().BoolVar(&g.debug, "debug", false, "print diagnostics to stderr")
+	// docker compose's global flags go before the verb (`stack -f a.yml up`)
+	// and are the root's own, not inherited: verbs reuse their letters
+	// (`logs -f` follows, `rm -f` forces), as compose's do.
+	cmd.TraverseChildren = true
+	pf := cmd.Flags()
+	g.project.register(pf)
+	pf.IntVar(&g.parallel, "parallel", -1, "Control max parallelism, -1 for unlimited")
+	pf.StringVar(&g.progress, "progress", "auto", "Set type of progress output (auto, tty, plain, json, quiet)")
+	pf.StringVar(&g.ansi, "ansi", "auto", `Control when to print ANSI control characters ("never"|"always"|"auto")`)
+	pf.BoolVar(&g.dryRun, "dry-run", false, "Execute command in dry run mode")
 	cmd.AddCommand(
 		newImageCmd(g),
 		newContainerCmd(g),
+		newConfigCmd(g),
 	)
 	return cmd
 }

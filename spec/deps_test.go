@@ -1,0 +1,70 @@
+package spec
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// badImports are packages spec must not import itself, each with the
+// reason: spec turns files into data and knows nothing of the kernel.
+var badImports = map[string]string{
+	"os/exec":                        "no processes: spec reads files, it runs nothing",
+	"syscall":                        "no syscalls: the runtime makes them",
+	"golang.org/x/sys/unix":          "no syscalls: the runtime makes them",
+	"github.com/vishvananda/netlink": "no netlink: networking belongs to package network",
+	"github.com/vishvananda/netns":   "no namespace switching",
+	"github.com/google/nftables":     "no firewall: networking belongs to package network",
+	"github.com/spf13/cobra":         "no CLI: cmd/stack calls spec",
+	"stack/planner":                  "the planner imports spec, not the reverse",
+	"stack/reconciler":               "the reconciler works on the plan, not on spec",
+}
+
+// badDepPrefixes must not be reached even indirectly. compose-go's own
+// dependencies pull in x/sys/unix (through logrus), so the kernel packages
+// are only checked as direct imports; our own layers are checked all the
+// way down.
+var badDepPrefixes = map[string]string{
+	"stack/engine":                   "spec must not link the runtime",
+	"stack/network":                  "spec must not link networking",
+	"stack/volume":                   "spec must not link volumes",
+	"stack/planner":                  "the planner imports spec, not the reverse",
+	"stack/reconciler":               "the reconciler works on the plan",
+	"stack/cmd":                      "spec is a library of the CLI",
+	"github.com/vishvananda/netlink": "no netlink",
+	"github.com/google/nftables":     "no firewall",
+}
+
+func TestDeps(t *testing.T) {
+	out, err := exec.Command("go", "list", "-json", ".").Output()
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			t.Fatalf("go list: %v\n%s", err, ee.Stderr)
+		}
+		t.Fatalf("go list: %v", err)
+	}
+	var pkg struct {
+		ImportPath string
+		Imports    []string
+		Deps       []string
+	}
+	if err := json.Unmarshal(out, &pkg); err != nil {
+		t.Fatalf("decoding go list output: %v", err)
+	}
+	if pkg.ImportPath != "stack/spec" || len(pkg.Imports) == 0 || len(pkg.Deps) == 0 {
+		t.Fatalf("go list gave %q with %d imports and %d deps; want stack/spec with some", pkg.ImportPath, len(pkg.Imports), len(pkg.Deps))
+	}
+	for _, imp := range pkg.Imports {
+		if why, bad := badImports[imp]; bad {
+			t.Errorf("spec imports %s: %s", imp, why)
+		}
+	}
+	for _, dep := range pkg.Deps {
+		for prefix, why := range badDepPrefixes {
+			if dep == prefix || strings.HasPrefix(dep, prefix+"/") {
+				t.Errorf("spec depends on %s: %s", dep, why)
+			}
+		}
+	}
+}
