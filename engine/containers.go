@@ -439,7 +439,7 @@ func (e *Engine) Start(ctx context.Context, ref string) error {
 		return nil
 	}
 	e.log.Debug("starting shim", "container", c.Config.Name)
-	rd, err := shim.Start(e.exe, p, e.reap)
+	rd, err := shim.Start(e.exe, p, shim.HintFor(c.Config), e.reap)
 	e.log.Debug("shim reported", "container", c.Config.Name, "pid", rd.Pid, "error", rd.Error)
 	if err != nil {
 		return &StartError{Name: c.Config.Name, Code: 125, Err: err}

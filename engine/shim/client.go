@@ -23,7 +23,7 @@ var ErrNotRunning = errors.New("container is not running")
 // as the shim (normally /proc/self/exe). The shim is not waited for by the
 // caller's process unless reap is true (a long-lived caller must reap it to
 // avoid a zombie; a CLI that exits right away need not).
-func Start(exe string, p container.Paths, reap bool) (Ready, error) {
+func Start(exe string, p container.Paths, hint Hint, reap bool) (Ready, error) {
 	if err := os.MkdirAll(p.RunDir, 0o700); err != nil {
 		return Ready{}, err
 	}
@@ -32,7 +32,7 @@ func Start(exe string, p container.Paths, reap bool) (Ready, error) {
 		return Ready{}, err
 	}
 	defer r.Close()
-	cmd := exec.Command(exe, Arg, p.Dir, p.RunDir, p.ID)
+	cmd := exec.Command(exe, Arg, p.Dir, p.RunDir, p.ID, hint.String())
 	cmd.Args[0] = "stack"
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.Env = os.Environ()

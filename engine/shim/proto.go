@@ -15,6 +15,8 @@
 package shim
 
 import (
+	"fmt"
+
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -97,4 +99,34 @@ type Ready struct {
 	// ExitCode is the code docker reports for a failed start: 127 when the
 	// program is not found, 126 when it cannot be executed, else 128.
 	ExitCode int `json:"exitCode,omitempty"`
+}
+
+// Hint is what the shim needs to start a container's init before it has
+// read the container's config: the namespaces to create and whether the
+// container's stdin is a pipe (docker run -i without a terminal). The
+// command starting the shim passes it as an argument, so the init's
+// runtime boots while the shim decodes the config and makes the cgroup.
+type Hint struct {
+	CloneFlags uintptr
+	StdinPipe  bool
+}
+
+// String encodes the hint for the command line.
+func (h Hint) String() string {
+	p := 0
+	if h.StdinPipe {
+		p = 1
+	}
+	return fmt.Sprintf("%d:%d", h.CloneFlags, p)
+}
+
+// ParseHint decodes Hint.String; ok is false for anything else.
+func ParseHint(s string) (Hint, bool) {
+	var h Hint
+	var p int
+	if n, err := fmt.Sscanf(s, "%d:%d", &h.CloneFlags, &p); err != nil || n != 2 {
+		return Hint{}, false
+	}
+	h.StdinPipe = p == 1
+	return h, true
 }

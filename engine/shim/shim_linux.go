@@ -34,8 +34,8 @@ const fdReady = 3
 // Main runs the shim role: `stack shim <container dir> <runtime dir> <id>`.
 // It never returns.
 func Main() {
-	if len(os.Args) != 5 {
-		fmt.Fprintln(os.Stderr, "usage: stack shim DIR RUNDIR ID")
+	if len(os.Args) != 5 && len(os.Args) != 6 {
+		fmt.Fprintln(os.Stderr, "usage: stack shim DIR RUNDIR ID [HINT]")
 		os.Exit(2)
 	}
 	p := container.Paths{Dir: os.Args[2], RunDir: os.Args[3], ID: os.Args[4]}
@@ -51,15 +51,20 @@ func Main() {
 	ready := os.NewFile(fdReady, "ready")
 	log.Debug("shim main")
 	s := &shim{p: p, log: log}
+	if len(os.Args) == 6 {
+		s.hint, s.hasHint = ParseHint(os.Args[5])
+	}
 	code := s.run(ready)
 	os.Exit(code)
 }
 
 type shim struct {
-	p   container.Paths
-	log *slog.Logger
-	cfg *container.Config
-	cg  cgroups.Manager
+	p       container.Paths
+	hint    Hint // from the command line: start the init early
+	hasHint bool
+	log     *slog.Logger
+	cfg     *container.Config
+	cg      cgroups.Manager
 
 	logw *logs.Writer
 
@@ -112,6 +117,28 @@ func (s *shim) run(ready *os.File) int {
 	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 	signal_ignore()
 
+	s.final = make(chan struct{})
+	s.spawn = make(chan func())
+	go func() {
+		runtime.LockOSThread() // never unlocked, never exits: see shim.spawn
+		for f := range s.spawn {
+			f()
+		}
+	}()
+	// Start the init now, so its runtime boots while the config is read
+	// and the cgroup made (on cgroup v2 the cgroup must exist first).
+	var pre *forked
+	if s.hasHint {
+		if mode, err := cgroups.Detect(); err == nil && mode != cgroups.Unified {
+			pre, _ = s.forkInit(s.hint, nil) // on failure, launch tries again and reports
+		}
+	}
+	defer func() {
+		if pre != nil {
+			pre.abort()
+		}
+	}()
+
 	s.cfg, err = container.LoadConfig(s.p)
 	if err != nil {
 		s.report(ready, Ready{Error: err.Error(), ExitCode: 125})
@@ -121,14 +148,6 @@ func (s *shim) run(ready *os.File) int {
 	if err != nil {
 		s.st = &container.State{}
 	}
-	s.final = make(chan struct{})
-	s.spawn = make(chan func())
-	go func() {
-		runtime.LockOSThread() // never unlocked, never exits: see shim.spawn
-		for f := range s.spawn {
-			f()
-		}
-	}()
 
 	lopts, err := logs.ParseOptions(s.cfg.LogOptions)
 	if err != nil {
@@ -153,7 +172,8 @@ func (s *shim) run(ready *os.File) int {
 	s.st.RestartCount = 0
 	s.mu.Unlock()
 	s.log.Debug("launching")
-	r, err := s.launch()
+	r, err := s.launch(pre)
+	pre = nil // launch used or aborted it
 	if err != nil {
 		code := startExitCode(err)
 		s.finish(-1, code, false, err.Error())
@@ -179,7 +199,7 @@ func (s *shim) report(ready *os.File, r Ready) {
 }
 
 // launch starts one run of the container: cgroup, pipes, init, config.
-func (s *shim) launch() (*runState, error) {
+func (s *shim) launch(pre *forked) (*runState, error) {
 	// The cgroup is made while the init's runtime starts up: on a v1 or
 	// hybrid host the init is moved into it after clone anyway, and both
 	// steps cost milliseconds. On cgroup v2 the init is cloned straight
@@ -189,7 +209,7 @@ func (s *shim) launch() (*runState, error) {
 		cg, err := s.makeCgroup()
 		cgc <- cgResult{cg, err}
 	}()
-	r, cg, err := s.startInit(cgc)
+	r, cg, err := s.startInit(cgc, pre)
 	if err != nil {
 		if cg == nil {
 			// Failed before taking the cgroup: collect it to remove it.
@@ -251,7 +271,123 @@ func (s *shim) makeCgroup() (cgroups.Manager, error) {
 // startInit starts the container's init, places it in the cgroup that
 // cgc delivers, sends it the config and waits until the container's
 // process runs. It returns the cgroup whenever it got one, for cleanup.
-func (s *shim) startInit(cgc <-chan cgResult) (*runState, cgroups.Manager, error) {
+// forked is an init process started but not yet configured: it boots
+// its runtime while the shim does the rest of its set-up.
+type forked struct {
+	cmd        *exec.Cmd
+	conn       *ipc.Conn
+	stdinW     *os.File   // the container stdin's writing end, when a pipe
+	outR, errR *os.File   // the reading ends of stdout and stderr
+	childEnds  []*os.File // the init's ends, closed once it has them
+	hint       Hint
+	intoCgroup bool
+}
+
+// abort kills a forked init that will not be used.
+func (f *forked) abort() {
+	f.cmd.Process.Kill()
+	f.cmd.Wait()
+	for _, c := range append(f.childEnds, f.outR, f.errR, f.stdinW) {
+		if c != nil {
+			c.Close()
+		}
+	}
+	f.conn.Close()
+}
+
+// forkInit starts an init in the container's new namespaces: from the
+// sealed binary, on the spawn thread, with the container's stdio pipes.
+// On cgroup v2, cg is the cgroup it is cloned into; on v1 it is moved
+// there later.
+func (s *shim) forkInit(h Hint, cg cgroups.Manager) (*forked, error) {
+	if err := os.MkdirAll(s.p.Rootfs(), 0o755); err != nil {
+		return nil, &startError{step: "rootfs mount point", err: err}
+	}
+	exe, err := exeseal.Open(s.emptyDir())
+	if err != nil {
+		return nil, &startError{step: "seal binary", err: err}
+	}
+	defer exe.Close()
+	parent, child, err := ipc.Pair()
+	if err != nil {
+		return nil, &startError{step: "socketpair", err: err}
+	}
+	conn, err := ipc.FromFile(parent)
+	if err != nil {
+		child.Close()
+		return nil, &startError{step: "socketpair", err: err}
+	}
+	f := &forked{conn: conn, hint: h, childEnds: []*os.File{child}}
+	fail := func(err error) (*forked, error) {
+		for _, c := range append(f.childEnds, f.outR, f.errR, f.stdinW) {
+			if c != nil {
+				c.Close()
+			}
+		}
+		conn.Close()
+		return nil, err
+	}
+	// The container's stdin: /dev/null, or a pipe the shim keeps the
+	// writing end of, for attach (docker run -i).
+	var stdin *os.File
+	if h.StdinPipe {
+		stdin, f.stdinW, err = os.Pipe()
+	} else {
+		stdin, err = os.Open(os.DevNull)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	f.childEnds = append(f.childEnds, stdin)
+	var outW, errW *os.File
+	if f.outR, outW, err = os.Pipe(); err != nil {
+		return fail(err)
+	}
+	f.childEnds = append(f.childEnds, outW)
+	if f.errR, errW, err = os.Pipe(); err != nil {
+		return fail(err)
+	}
+	f.childEnds = append(f.childEnds, errW)
+	cmd := &exec.Cmd{
+		Path:       exeseal.Path(exe),
+		Args:       []string{"stack", initproc.Arg},
+		Env:        []string{"GOMAXPROCS=1"}, // see initproc.Main
+		ExtraFiles: []*os.File{child, stdin, outW, errW},
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: h.CloneFlags,
+			Pdeathsig:  syscall.SIGKILL,
+		},
+	}
+	// On cgroup v2 the init is cloned straight into its cgroup
+	// (CLONE_INTO_CGROUP); on v1 it is moved there before it may go on.
+	if cg != nil {
+		if cgfd, ok := cg.FD(); ok {
+			cmd.SysProcAttr.UseCgroupFD = true
+			cmd.SysProcAttr.CgroupFD = cgfd
+			f.intoCgroup = true
+			defer unix.Close(cgfd)
+		}
+	}
+	if lf, err := os.OpenFile(s.p.ShimLog(), os.O_WRONLY|os.O_APPEND, 0); err == nil {
+		cmd.Stderr = lf
+		f.childEnds = append(f.childEnds, lf)
+	}
+	var startErr error
+	done := make(chan struct{})
+	s.spawn <- func() { startErr = cmd.Start(); close(done) }
+	<-done
+	if startErr != nil {
+		return fail(&startError{step: "start init", err: startErr})
+	}
+	f.cmd = cmd
+	return f, nil
+}
+
+// startInit configures an init — pre, forked early by run, when it fits
+// the container's config, else a new one — places it in the cgroup that
+// cgc delivers, sends it the config and waits until the container's
+// process runs. It returns the cgroup whenever it got one, for cleanup.
+func (s *shim) startInit(cgc <-chan cgResult, pre *forked) (*runState, cgroups.Manager, error) {
 	spec := s.cfg.Spec
 	t0 := time.Now()
 	var cg cgroups.Manager
@@ -264,107 +400,29 @@ func (s *shim) startInit(cgc <-chan cgResult) (*runState, cgroups.Manager, error
 		s.log.Debug("cgroup ready", "took", time.Since(t0))
 		return res.err
 	}
-	if mode, err := cgroups.Detect(); err != nil || mode == cgroups.Unified {
-		if err := waitCgroup(); err != nil {
+	want := HintFor(s.cfg)
+	if pre != nil && pre.hint != want {
+		pre.abort()
+		pre = nil
+	}
+	f := pre
+	if f == nil {
+		if mode, err := cgroups.Detect(); err != nil || mode == cgroups.Unified {
+			if err := waitCgroup(); err != nil {
+				return nil, cg, err
+			}
+		}
+		var err error
+		if f, err = s.forkInit(want, cg); err != nil {
 			return nil, cg, err
 		}
 	}
-	if err := os.MkdirAll(s.p.Rootfs(), 0o755); err != nil {
-		return nil, cg, &startError{step: "rootfs mount point", err: err}
-	}
-	exe, err := exeseal.Open(s.emptyDir())
-	if err != nil {
-		return nil, cg, &startError{step: "seal binary", err: err}
-	}
-	s.log.Debug("binary sealed", "took", time.Since(t0))
-	defer exe.Close()
-
-	parent, child, err := ipc.Pair()
-	if err != nil {
-		return nil, cg, &startError{step: "socketpair", err: err}
-	}
-	defer child.Close()
-	conn, err := ipc.FromFile(parent)
-	if err != nil {
-		return nil, cg, &startError{step: "socketpair", err: err}
-	}
-	var toClose []*os.File
-	defer func() {
-		for _, f := range toClose {
-			f.Close()
-		}
-	}()
-	// The container's stdin: /dev/null, or a pipe the shim keeps the
-	// writing end of, for attach (docker run -i).
-	var stdin, stdinW *os.File
-	if s.cfg.OpenStdin && !spec.Process.Terminal {
-		stdin, stdinW, err = os.Pipe()
-	} else {
-		stdin, err = os.Open(os.DevNull)
-	}
-	if err != nil {
-		conn.Close()
-		return nil, cg, err
-	}
-	toClose = append(toClose, stdin)
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		conn.Close()
-		return nil, cg, err
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		outR.Close()
-		outW.Close()
-		conn.Close()
-		return nil, cg, err
-	}
-	toClose = append(toClose, outW, errW)
-
-	cmd := &exec.Cmd{
-		Path:       exeseal.Path(exe),
-		Args:       []string{"stack", initproc.Arg},
-		Env:        []string{"GOMAXPROCS=1"}, // see initproc.Main
-		ExtraFiles: []*os.File{child, stdin, outW, errW},
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: cloneFlags(spec),
-			Pdeathsig:  syscall.SIGKILL,
-		},
-	}
-	// On cgroup v2 the init is cloned straight into its cgroup
-	// (CLONE_INTO_CGROUP); on v1 it is moved there before it may go on.
-	cgfd, intoCgroup := -1, false
-	if cg != nil {
-		cgfd, intoCgroup = cg.FD()
-	}
-	if intoCgroup {
-		cmd.SysProcAttr.UseCgroupFD = true
-		cmd.SysProcAttr.CgroupFD = cgfd
-		defer unix.Close(cgfd)
-	}
-	if f, err := os.OpenFile(s.p.ShimLog(), os.O_WRONLY|os.O_APPEND, 0); err == nil {
-		cmd.Stderr = f
-		toClose = append(toClose, f)
-	}
-	s.log.Debug("forking init", "took", time.Since(t0))
-	var startErr error
-	done := make(chan struct{})
-	s.spawn <- func() { startErr = cmd.Start(); close(done) }
-	<-done
-	if startErr != nil {
-		outR.Close()
-		errR.Close()
-		conn.Close()
-		return nil, cg, &startError{step: "start init", err: startErr}
-	}
-	r := &runState{cmd: cmd, conn: conn, exited: make(chan struct{}), execs: map[string]*execWaiter{}, fan: newFanout(), stdin: stdinW}
+	cmd, conn, outR, errR := f.cmd, f.conn, f.outR, f.errR
+	toClose := f.childEnds
+	intoCgroup := f.intoCgroup
+	r := &runState{cmd: cmd, conn: conn, exited: make(chan struct{}), execs: map[string]*execWaiter{}, fan: newFanout(), stdin: f.stdinW}
 	fail := func(e error) (*runState, cgroups.Manager, error) {
-		r.closeStdin()
-		cmd.Process.Kill()
-		cmd.Wait()
-		outR.Close()
-		errR.Close()
-		conn.Close()
+		f.abort()
 		return nil, cg, e
 	}
 	s.log.Debug("init started", "took", time.Since(t0))
@@ -557,7 +615,7 @@ func (s *shim) supervise(r *runState) {
 			s.finish(r.code, r.code, r.oom, "")
 			return
 		}
-		nr, err := s.launch()
+		nr, err := s.launch(nil)
 		if err != nil {
 			s.finish(-1, startExitCode(err), false, err.Error())
 			return
@@ -664,6 +722,11 @@ func startExitCode(err error) int {
 		return 126
 	}
 	return 128
+}
+
+// HintFor is the start hint of a container (see Hint).
+func HintFor(c *container.Config) Hint {
+	return Hint{CloneFlags: cloneFlags(c.Spec), StdinPipe: c.OpenStdin && (c.Spec.Process == nil || !c.Spec.Process.Terminal)}
 }
 
 func cloneFlags(spec *specs.Spec) uintptr {
