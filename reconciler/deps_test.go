@@ -1,0 +1,110 @@
+package reconciler
+
+import (
+	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// badDeps are the layers the reconciler must not reach, even indirectly,
+// each with the reason: it changes the world only through World.
+var badDeps = map[string]string{
+	"stack/engine":                    "the reconciler drives containers through World; reconciler/live adapts the engine",
+	"stack/network":                   "networks are created through World.CreateNetwork",
+	"stack/volume":                    "volumes are created through World.CreateVolume",
+	"stack/reconciler/live":           "the real World is given to the reconciler, not imported by it",
+	"stack/reconciler/reconcilertest": "test helpers are for tests",
+	"github.com/vishvananda/netlink":  "no netlink",
+	"github.com/spf13/cobra":          "the CLI renders; the reconciler emits events",
+}
+
+// badImports are packages the reconciler must not import itself.
+var badImports = map[string]string{
+	"golang.org/x/sys/unix": "no syscalls: the world does them",
+	"syscall":               "no syscalls: the world does them",
+	"os/exec":               "no processes",
+	"log":                   "it never prints or logs: it emits events",
+	"os":                    "no files, no environment, no printing: everything comes in Options",
+}
+
+func TestDeps(t *testing.T) {
+	out, err := exec.Command("go", "list", "-json", ".").Output()
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			t.Fatalf("go list: %v\n%s", err, ee.Stderr)
+		}
+		t.Fatalf("go list: %v", err)
+	}
+	var pkg struct {
+		ImportPath string
+		Imports    []string
+		Deps       []string
+	}
+	if err := json.Unmarshal(out, &pkg); err != nil {
+		t.Fatalf("decoding go list output: %v", err)
+	}
+	if pkg.ImportPath != "stack/reconciler" || len(pkg.Imports) == 0 || len(pkg.Deps) == 0 {
+		t.Fatalf("go list gave %q with %d imports and %d deps; want stack/reconciler with some", pkg.ImportPath, len(pkg.Imports), len(pkg.Deps))
+	}
+	for _, imp := range pkg.Imports {
+		if why, bad := badImports[imp]; bad {
+			t.Errorf("reconciler imports %s: %s", imp, why)
+		}
+	}
+	for _, dep := range pkg.Deps {
+		for prefix, why := range badDeps {
+			if dep == prefix || strings.HasPrefix(dep, prefix+"/") {
+				t.Errorf("reconciler depends on %s: %s", dep, why)
+			}
+		}
+	}
+}
+
+// badCalls are identifiers the reconciler's code must not use: it waits
+// on events from the world, never on a fixed interval, and never prints.
+var badCalls = map[string]string{
+	"time.Sleep":     "no polling: wait on the world's WaitContainer or a channel",
+	"time.Tick":      "no polling",
+	"time.NewTicker": "no polling",
+	"fmt.Print":      "it never prints: it emits events",
+	"fmt.Printf":     "it never prints: it emits events",
+	"fmt.Println":    "it never prints: it emits events",
+}
+
+// TestNoPolling scans the package's non-test sources for badCalls.
+func TestNoPolling(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	scanned := 0
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scanned++
+		ast.Inspect(f, func(n ast.Node) bool {
+			if sel, ok := n.(*ast.SelectorExpr); ok {
+				if x, ok := sel.X.(*ast.Ident); ok {
+					if why, bad := badCalls[x.Name+"."+sel.Sel.Name]; bad {
+						t.Errorf("%s: %s.%s: %s", fset.Position(sel.Pos()), x.Name, sel.Sel.Name, why)
+					}
+				}
+			}
+			return true
+		})
+	}
+	if scanned == 0 {
+		t.Fatal("no source files scanned")
+	}
+}

@@ -1,0 +1,590 @@
+// Package live is the real reconciler.World: it adapts the engine (and, as
+// they arrive, the network and volume packages) to the reconciler's small
+// interfaces. It makes no decisions; it translates a planned node into an
+// engine call and an engine container into an observed one.
+package live
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"stack/engine"
+	"stack/engine/container"
+	"stack/engine/oci"
+	"stack/engine/state"
+	"stack/planner"
+	"stack/reconciler"
+	"stack/spec"
+)
+
+// World is the reconciler's view of this machine.
+type World struct {
+	e *engine.Engine
+}
+
+var _ reconciler.World = (*World)(nil)
+
+// New returns the World of engine e.
+func New(e *engine.Engine) *World { return &World{e: e} }
+
+// Observe lists the project's containers by label, and the names of the
+// containers stack did not create for this project (a planned name that
+// collides with one of them must not be taken over).
+func (w *World) Observe(ctx context.Context, project string) (*reconciler.Observed, error) {
+	cs, err := w.e.List(true)
+	if err != nil {
+		return nil, err
+	}
+	obs := &reconciler.Observed{Project: project}
+	for _, c := range cs {
+		l := c.Config.Labels
+		if l[planner.LabelProject] != project {
+			obs.Foreign = append(obs.Foreign, c.Config.Name)
+			continue
+		}
+		n, _ := strconv.Atoi(l[planner.LabelContainerNumber])
+		oc := reconciler.ObservedContainer{
+			ID:        c.Config.ID,
+			Name:      c.Config.Name,
+			Service:   l[planner.LabelService],
+			Number:    n,
+			OneOff:    l[planner.LabelOneoff] == planner.OneoffTrue,
+			Hash:      l[planner.LabelConfigHash],
+			ImageID:   l[planner.LabelImage],
+			State:     observedState(c.State.Status),
+			ExitCode:  c.State.ExitCode,
+			DependsOn: l[planner.LabelDependencies],
+			Labels:    l,
+			Created:   c.Config.Created,
+		}
+		if h := c.State.Health; h != nil {
+			oc.Health = h.Status
+		}
+		obs.Containers = append(obs.Containers, oc)
+	}
+	sort.Slice(obs.Containers, func(i, j int) bool {
+		a, b := obs.Containers[i], obs.Containers[j]
+		if a.Service != b.Service {
+			return a.Service < b.Service
+		}
+		return a.Number < b.Number
+	})
+	sort.Strings(obs.Foreign)
+	if err := w.observeRecords(obs); err != nil {
+		return nil, err
+	}
+	reconciler.SortObserved(obs)
+	return obs, nil
+}
+
+func observedState(s container.Status) reconciler.State {
+	switch s {
+	case container.Running:
+		return reconciler.Running
+	case container.Paused:
+		return reconciler.Paused
+	case container.Restarting:
+		return reconciler.Restarting
+	case container.Exited:
+		return reconciler.Exited
+	case container.Dead:
+		return reconciler.Dead
+	}
+	return reconciler.Created
+}
+
+// worldErr maps the engine's sentinel errors to the reconciler's.
+func worldErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, engine.ErrNotFound) && !errors.Is(err, reconciler.ErrNotFound):
+		return fmt.Errorf("%w: %w", reconciler.ErrNotFound, err)
+	case errors.Is(err, engine.ErrExists) && !errors.Is(err, reconciler.ErrConflict):
+		return fmt.Errorf("%w: %w", reconciler.ErrConflict, err)
+	case errors.Is(err, engine.ErrInUse) && !errors.Is(err, reconciler.ErrInUse):
+		return fmt.Errorf("%w: %w", reconciler.ErrInUse, err)
+	}
+	return err
+}
+
+// EnsureImage finds the service's image in the store. Pulling and building
+// come with the image issues; until then a missing image is an error that
+// says so.
+func (w *World) EnsureImage(ctx context.Context, n *planner.Node, opts reconciler.ImageOptions) (string, error) {
+	img, err := w.e.Images.Get(n.Image)
+	if err != nil {
+		if errors.Is(err, engine.ErrNotFound) {
+			return "", fmt.Errorf("image %q for %s not found locally (stack image load or import it; pull and build are not available yet): %w", n.Image, imageUsers(n), err)
+		}
+		return "", err
+	}
+	return img.ID, nil
+}
+
+// Networks and volumes are recorded in the state root (networks/NAME.json,
+// volumes/NAME/volume.json), labels included, so that up, ps and down see
+// them like docker's. Containers are on loopback only until bridge networks
+// land, and named volumes are not mounted until their own issue: the
+// records are the seam those issues fill in.
+
+type record struct {
+	Name   string            `json:"name"`
+	Labels map[string]string `json:"labels"`
+	// Users are the IDs of the containers created to use it.
+	Users []string `json:"users,omitempty"`
+}
+
+func (w *World) networkPath(name string) string {
+	return filepath.Join(w.e.Root().Dir, "networks", name+".json")
+}
+
+func (w *World) volumePath(name string) string {
+	return filepath.Join(w.e.Root().VolumesDir(), name, "volume.json")
+}
+
+func writeRecord(path string, r record) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o711); err != nil {
+		return err
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return state.WriteFile(path, b, 0o600)
+}
+
+func removeRecord(path, what, name string) error {
+	err := os.Remove(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%s %q: %w", what, name, reconciler.ErrNotFound)
+	}
+	return err
+}
+
+// CreateNetwork records the network (keeping the users of an existing
+// record).
+func (w *World) CreateNetwork(ctx context.Context, n *planner.Node) error {
+	lock, err := w.lockRecords()
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	return createRecord(w.networkPath(n.Network.Name), record{Name: n.Network.Name, Labels: n.Labels})
+}
+
+func createRecord(path string, r record) error {
+	var old record
+	if b, err := os.ReadFile(path); err == nil && json.Unmarshal(b, &old) == nil {
+		r.Users = old.Users
+	}
+	return writeRecord(path, r)
+}
+
+// RemoveNetwork forgets the network; one a running container uses is in
+// use (as a network with active endpoints is in docker).
+func (w *World) RemoveNetwork(ctx context.Context, name string) error {
+	lock, err := w.lockRecords()
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	if err := w.inUse(w.networkPath(name), "network", name, true); err != nil {
+		return err
+	}
+	return removeRecord(w.networkPath(name), "network", name)
+}
+
+// CreateVolume records the volume and makes its data directory.
+func (w *World) CreateVolume(ctx context.Context, n *planner.Node) error {
+	if err := os.MkdirAll(filepath.Join(w.e.Root().VolumesDir(), n.Volume.Name, "_data"), 0o755); err != nil {
+		return err
+	}
+	lock, err := w.lockRecords()
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	return createRecord(w.volumePath(n.Volume.Name), record{Name: n.Volume.Name, Labels: n.Labels})
+}
+
+// RemoveVolume removes the volume and its data: the reconciler calls it
+// only for down -v (never for an external volume).
+func (w *World) RemoveVolume(ctx context.Context, name string) error {
+	lock, err := w.lockRecords()
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	if err := w.inUse(w.volumePath(name), "volume", name, false); err != nil {
+		return err
+	}
+	dir := filepath.Dir(w.volumePath(name))
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("volume %q: %w", name, reconciler.ErrNotFound)
+	}
+	return os.RemoveAll(dir)
+}
+
+func (w *World) lockRecords() (*state.Lock, error) {
+	return state.LockFile(filepath.Join(w.e.Root().RunDir, "records.lock"))
+}
+
+// inUse fails with ErrInUse while a user of the record exists (running,
+// when onlyRunning).
+func (w *World) inUse(path, what, name string, onlyRunning bool) error {
+	var r record
+	b, err := os.ReadFile(path)
+	if err != nil || json.Unmarshal(b, &r) != nil {
+		return nil
+	}
+	for _, id := range r.Users {
+		c, err := w.e.Get(id)
+		if err != nil {
+			continue
+		}
+		if !onlyRunning || c.State.Status == container.Running || c.State.Status == container.Paused || c.State.Status == container.Restarting {
+			return fmt.Errorf("%s %q is in use by container %s: %w", what, name, c.Config.Name, reconciler.ErrInUse)
+		}
+	}
+	return nil
+}
+
+// recordsOf returns the network and volume records container n uses:
+// its networks (unless it shares another's or the host's) and its named
+// volumes. Names follow the project's default naming (PROJECT_KEY); a
+// network or volume with a name: of its own is matched by that record's
+// compose key label instead.
+func (w *World) recordsOf(n *planner.Node) []string {
+	project := n.Labels[planner.LabelProject]
+	var paths []string
+	if n.Service.NetworkMode == "" {
+		for _, sn := range n.Service.Networks {
+			paths = append(paths, w.recordByKey(filepath.Join(w.e.Root().Dir, "networks", "*.json"), planner.LabelNetwork, project, sn.Key))
+		}
+	}
+	for _, m := range n.Service.Volumes {
+		if m.Type == spec.MountVolume && m.Source != "" {
+			paths = append(paths, w.recordByKey(filepath.Join(w.e.Root().VolumesDir(), "*", "volume.json"), planner.LabelVolume, project, m.Source))
+		}
+	}
+	return slices.DeleteFunc(paths, func(p string) bool { return p == "" })
+}
+
+func (w *World) recordByKey(glob, keyLabel, project, key string) string {
+	ms, _ := filepath.Glob(glob)
+	for _, p := range ms {
+		var r record
+		if b, err := os.ReadFile(p); err == nil && json.Unmarshal(b, &r) == nil && r.Labels[planner.LabelProject] == project && r.Labels[keyLabel] == key {
+			return p
+		}
+	}
+	return ""
+}
+
+// addUser records container id as a user of what n uses.
+func (w *World) addUser(n *planner.Node, id string) error {
+	paths := w.recordsOf(n)
+	if len(paths) == 0 {
+		return nil
+	}
+	lock, err := w.lockRecords()
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	for _, p := range paths {
+		if err := updateRecord(p, func(r *record) { r.Users = append(r.Users, id) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dropUser forgets container id in every record.
+func (w *World) dropUser(id string) error {
+	lock, err := w.lockRecords()
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	nets, _ := filepath.Glob(filepath.Join(w.e.Root().Dir, "networks", "*.json"))
+	vols, _ := filepath.Glob(filepath.Join(w.e.Root().VolumesDir(), "*", "volume.json"))
+	for _, p := range append(nets, vols...) {
+		if err := updateRecord(p, func(r *record) { r.Users = slices.DeleteFunc(r.Users, func(u string) bool { return u == id }) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func updateRecord(path string, fn func(*record)) error {
+	var r record
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	fn(&r)
+	return writeRecord(path, r)
+}
+
+// observeRecords adds the project's networks and volumes to obs.
+func (w *World) observeRecords(obs *reconciler.Observed) error {
+	nets, _ := filepath.Glob(filepath.Join(w.e.Root().Dir, "networks", "*.json"))
+	for _, p := range nets {
+		var r record
+		if b, err := os.ReadFile(p); err == nil && json.Unmarshal(b, &r) == nil && r.Labels[planner.LabelProject] == obs.Project {
+			obs.Networks = append(obs.Networks, reconciler.ParseNetwork(r.Name, r.Labels))
+		}
+	}
+	vols, _ := filepath.Glob(filepath.Join(w.e.Root().VolumesDir(), "*", "volume.json"))
+	for _, p := range vols {
+		var r record
+		if b, err := os.ReadFile(p); err == nil && json.Unmarshal(b, &r) == nil && r.Labels[planner.LabelProject] == obs.Project {
+			obs.Volumes = append(obs.Volumes, reconciler.ParseVolume(r.Name, r.Labels))
+		}
+	}
+	return nil
+}
+
+// CreateContainer creates the planned container under name.
+func (w *World) CreateContainer(ctx context.Context, n *planner.Node, name string, extra map[string]string) (string, error) {
+	opts, err := CreateOptions(n, name, extra)
+	if err != nil {
+		return "", err
+	}
+	c, err := w.e.Create(ctx, opts)
+	if err != nil {
+		return "", fmt.Errorf("service %q: %w", n.Service.Name, worldErr(err))
+	}
+	if err := w.addUser(n, c.ID()); err != nil {
+		w.e.Remove(context.WithoutCancel(ctx), c.ID(), true)
+		return "", fmt.Errorf("service %q: %w", n.Service.Name, err)
+	}
+	return c.ID(), nil
+}
+
+// StartContainer starts a container.
+func (w *World) StartContainer(ctx context.Context, id string) error {
+	return worldErr(w.e.Start(ctx, id))
+}
+
+// StopContainer stops a container and returns once it has exited.
+func (w *World) StopContainer(ctx context.Context, id string, timeout *time.Duration) error {
+	var t *int
+	if timeout != nil {
+		s := int(timeout.Round(time.Second) / time.Second)
+		t = &s
+	}
+	return worldErr(w.e.Stop(ctx, id, t, 0))
+}
+
+// RemoveContainer removes a container that is not running.
+func (w *World) RemoveContainer(ctx context.Context, id string, removeAnonVolumes bool) error {
+	if err := w.e.Remove(ctx, id, false); err != nil {
+		return worldErr(err)
+	}
+	return w.dropUser(id)
+}
+
+// RenameContainer renames a container.
+func (w *World) RenameContainer(ctx context.Context, id, name string) error {
+	return worldErr(w.e.Rename(ctx, id, name))
+}
+
+// WaitContainer waits for a depends_on condition, woken by the shim.
+func (w *World) WaitContainer(ctx context.Context, id string, cond planner.Condition) error {
+	switch cond {
+	case planner.Started:
+		// A container that ran and exited has started, as far as
+		// service_started is concerned (a one-shot that is done).
+		err := w.e.WaitCondition(ctx, id, engine.Running)
+		if errors.Is(err, engine.ErrConditionFailed) {
+			if c, gerr := w.e.Get(id); gerr == nil && !c.State.StartedAt.IsZero() {
+				return nil
+			}
+		}
+		return err
+	case planner.Healthy:
+		c, err := w.e.Get(id)
+		if err != nil {
+			return worldErr(err)
+		}
+		if c.Config.Healthcheck == nil {
+			return fmt.Errorf("container %s has no healthcheck configured", c.Config.Name)
+		}
+		return w.e.WaitCondition(ctx, id, engine.Healthy)
+	case planner.CompletedSuccessfully:
+		code, err := w.e.Wait(ctx, id)
+		if err != nil {
+			return worldErr(err)
+		}
+		if code != 0 {
+			c, _ := w.e.Get(id)
+			name := id
+			if c != nil {
+				name = c.Config.Name
+			}
+			return fmt.Errorf("container %s exited (%d)", name, code)
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown condition %v", cond)
+}
+
+// CreateOptions maps a planned container to the engine's options. Pure:
+// it is unit-tested without root.
+func CreateOptions(n *planner.Node, name string, extra map[string]string) (engine.CreateOptions, error) {
+	s := n.Service
+	if s == nil {
+		return engine.CreateOptions{}, fmt.Errorf("node %s is not a container", n.ID)
+	}
+	labels := make(map[string]string, len(n.Labels)+len(extra))
+	for k, v := range n.Labels {
+		labels[k] = v
+	}
+	for k, v := range extra {
+		labels[k] = v
+	}
+	image := n.ImageID
+	if image == "" {
+		image = n.Image
+	}
+	opts := engine.CreateOptions{
+		Name:       name,
+		Image:      image,
+		ImageName:  n.Image,
+		Labels:     labels,
+		Entrypoint: s.Entrypoint,
+		Cmd:        s.Command,
+		Env:        s.Environment,
+		User:       s.User,
+		WorkingDir: s.WorkingDir,
+		Hostname:   s.Hostname,
+		Domainname: s.Domainname,
+		Tty:        s.Tty,
+		OpenStdin:  s.StdinOpen,
+		StopSignal: s.StopSignal,
+	}
+	if s.StopGracePeriod != nil {
+		secs := int(s.StopGracePeriod.Round(time.Second) / time.Second)
+		opts.StopTimeout = &secs
+	}
+	policy, err := restartPolicy(s.Restart)
+	if err != nil {
+		return opts, fmt.Errorf("service %q: restart: %w", s.Name, err)
+	}
+	opts.Restart = policy
+	if s.Logging != nil {
+		opts.LogOptions = s.Logging.Options
+	}
+	if hc := s.Healthcheck; hc != nil {
+		opts.Healthcheck = &engine.HealthcheckOptions{
+			Test: hc.Test, Interval: hc.Interval, Timeout: hc.Timeout, StartPeriod: hc.StartPeriod,
+			StartInterval: hc.StartInterval, Retries: hc.Retries, Disable: hc.Disable,
+		}
+	}
+	so := []oci.SpecOpt{
+		oci.WithCapabilities(s.CapAdd, s.CapDrop),
+		oci.WithReadonlyRootfs(s.ReadOnly),
+		oci.WithSecurityOpts(s.SecurityOpt),
+	}
+	if s.Privileged {
+		so = append(so, oci.WithPrivileged())
+	}
+	if len(s.Sysctls) > 0 {
+		so = append(so, oci.WithSysctls(s.Sysctls))
+	}
+	if len(s.Ulimits) > 0 {
+		u := map[string]oci.Ulimit{}
+		for k, v := range s.Ulimits {
+			u[k] = oci.Ulimit{Soft: v.Soft, Hard: v.Hard}
+		}
+		so = append(so, oci.WithUlimits(u))
+	}
+	if len(s.GroupAdd) > 0 {
+		so = append(so, oci.WithAdditionalGroups(s.GroupAdd))
+	}
+	if s.MemLimit > 0 || s.MemReservation > 0 || s.MemSwapLimit != 0 {
+		so = append(so, oci.WithMemory(s.MemLimit, s.MemReservation, s.MemSwapLimit))
+	}
+	if s.CPUs > 0 {
+		so = append(so, oci.WithCPUs(s.CPUs))
+	}
+	if s.CPUShares > 0 {
+		so = append(so, oci.WithCPUShares(s.CPUShares))
+	}
+	if s.CPUSet != "" {
+		so = append(so, oci.WithCpuset(s.CPUSet, ""))
+	}
+	if s.PidsLimit != 0 {
+		so = append(so, oci.WithPidsLimit(s.PidsLimit))
+	}
+	if s.ShmSize > 0 {
+		so = append(so, oci.WithShmSize(s.ShmSize))
+	}
+	for _, t := range s.Tmpfs {
+		dest, o, _ := strings.Cut(t, ":")
+		var optsList []string
+		if o != "" {
+			optsList = strings.Split(o, ",")
+		}
+		so = append(so, oci.WithTmpfs(dest, optsList))
+	}
+	for _, m := range s.Volumes {
+		if m.Type == spec.MountTmpfs {
+			var o []string
+			if m.Tmpfs != nil && m.Tmpfs.Size > 0 {
+				o = append(o, "size="+strconv.FormatInt(m.Tmpfs.Size, 10))
+			}
+			if m.Tmpfs != nil && m.Tmpfs.Mode != 0 {
+				o = append(o, fmt.Sprintf("mode=%o", m.Tmpfs.Mode))
+			}
+			so = append(so, oci.WithTmpfs(m.Target, o))
+		}
+	}
+	opts.SpecOpts = so
+	return opts, nil
+}
+
+// imageUsers names the services of an image node, for error messages.
+func imageUsers(n *planner.Node) string {
+	if n.Service != nil {
+		return fmt.Sprintf("service %q", n.Service.Name)
+	}
+	return "its services"
+}
+
+// restartPolicy parses compose's restart values.
+func restartPolicy(s string) (container.RestartPolicy, error) {
+	switch {
+	case s == "" || s == "no":
+		return container.RestartPolicy{Name: "no"}, nil
+	case s == "always" || s == "unless-stopped":
+		return container.RestartPolicy{Name: s}, nil
+	case s == "on-failure":
+		return container.RestartPolicy{Name: s}, nil
+	case strings.HasPrefix(s, "on-failure:"):
+		n, err := strconv.Atoi(strings.TrimPrefix(s, "on-failure:"))
+		if err != nil || n < 0 {
+			return container.RestartPolicy{}, fmt.Errorf("invalid restart policy %q", s)
+		}
+		return container.RestartPolicy{Name: "on-failure", MaxRetries: n}, nil
+	}
+	return container.RestartPolicy{}, fmt.Errorf("invalid restart policy %q", s)
+}
