@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -25,8 +26,10 @@ import (
 // CreateOptions describe a new container. Zero values take the image's
 // settings (entrypoint, cmd, user, working dir, env, stop signal).
 type CreateOptions struct {
-	Name        string
-	Image       string
+	Name  string
+	Image string // reference or ID of the image to run
+	// ImageName is how the image is shown (ps, inspect); "": Image.
+	ImageName   string
 	Labels      map[string]string
 	Entrypoint  []string // nil: the image's; empty non-nil: none
 	Cmd         []string // nil: the image's
@@ -153,7 +156,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (*Container, er
 		Name:        opts.Name,
 		Created:     time.Now().UTC(),
 		Image:       img.ID,
-		ImageName:   opts.Image,
+		ImageName:   cmp.Or(opts.ImageName, opts.Image),
 		Labels:      opts.Labels,
 		Spec:        spec,
 		Lower:       lower,
@@ -557,7 +560,11 @@ func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
 		return err
 	}
 	p := e.paths(c.Config.ID)
-	if container.ShimAlive(p) {
+	running := c.State.Status == container.Running || c.State.Status == container.Paused || c.State.Status == container.Restarting
+	// A shim may still be finishing after the container exited (its final
+	// state is written): that container is not running, and removal waits
+	// for the shim below.
+	if running && container.ShimAlive(p) {
 		if !force {
 			return fmt.Errorf("cannot remove container %q: container is %s: stop the container before removing or force remove: %w", c.Config.Name, c.State.Status, ErrInUse)
 		}

@@ -217,7 +217,7 @@ func load(ctx context.Context, opts Options) (*Project, *locator, error) {
 		return nil, nil, fmt.Errorf("COMPOSE_PROJECT_NAME: %w", loader.InvalidProjectNameErr(v))
 	}
 	if len(po.ConfigPaths) == 0 {
-		return nil, nil, fmt.Errorf("no configuration file provided: not found (looked for %s in %s and its parents)",
+		return nil, nil, fmt.Errorf("%w: not found (looked for %s in %s and its parents)", ErrNoConfigFile,
 			strings.Join(cli.DefaultFileNames, ", "), cmp.Or(projectDir, cwd))
 	}
 	workingDir, err := po.GetWorkingDir()
@@ -477,3 +477,8 @@ func hasPath(v any, path []string) bool {
 	}
 	return true
 }
+
+// ErrNoConfigFile is returned by Load when no compose file was given and
+// none was found: verbs that can work from a project name alone (down, ps,
+// logs with -p) test for it.
+var ErrNoConfigFile = errors.New("no configuration file provided")

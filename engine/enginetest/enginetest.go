@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"stack/engine/cgroups"
 	"stack/engine/initproc"
 	"stack/engine/shim"
 	"stack/engine/state"
@@ -92,13 +93,14 @@ func killShims(t testing.TB, r state.Root) {
 	for len(processesMentioning(r.Dir)) > 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	// Remove what the killed shims could not: their cgroups.
-	for _, d := range cgroupDirs() {
-		if strings.Contains(d, "/stack/") {
-			for _, id := range containerIDs(r) {
-				if strings.HasSuffix(d, id) {
-					os.Remove(d)
-				}
+	// Remove what the killed shims could not: their cgroups (the
+	// containers die with their shims, asynchronously; Destroy waits for
+	// the last tasks to go).
+	for _, id := range containerIDs(r) {
+		if cg, err := cgroups.New("stack/" + id); err == nil {
+			cg.Kill(syscall.SIGKILL)
+			if err := cg.Destroy(); err != nil {
+				t.Errorf("remove cgroup of %s: %v", id, err)
 			}
 		}
 	}

@@ -77,12 +77,17 @@ func (c *Client) Close() error { return c.c.Close() }
 
 func (c *Client) roundTrip(req Request, files ...*os.File) (Response, []*os.File, error) {
 	if err := c.c.Send(req, files...); err != nil {
+		if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+			return Response{}, nil, ErrNotRunning
+		}
 		return Response{}, nil, err
 	}
 	var resp Response
 	got, err := c.c.Recv(&resp)
 	if err != nil {
-		if errors.Is(err, ipc.ErrClosed) || errors.Is(err, io.EOF) {
+		// A shim that exits while answering (the container it stops has
+		// just ended) closes or resets the connection.
+		if errors.Is(err, ipc.ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
 			return Response{}, nil, ErrNotRunning
 		}
 		return Response{}, nil, err
