@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -32,6 +33,9 @@ func (e *Engine) Attach(ctx context.Context, ref string, opts AttachOptions) (in
 	}
 	defer cl.Close()
 	if err := cl.Attach(opts.Stdin != nil); err != nil {
+		if errors.Is(err, shim.ErrNotRunning) {
+			return -1, fmt.Errorf("container %q is not running: %w", c.Config.Name, ErrNotRunning)
+		}
 		return -1, fmt.Errorf("container %q: attach: %w", c.Config.Name, err)
 	}
 	stop := make(chan struct{})

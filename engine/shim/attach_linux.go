@@ -110,12 +110,12 @@ func (s *shim) attach(c *ipc.Conn, req Request) {
 	r := s.cur
 	s.mu.Unlock()
 	if r == nil {
-		c.Send(Response{Type: RespError, Error: "container " + s.cfg.Name + " is not running"})
+		c.Send(Response{Type: RespError, Error: "container " + s.cfg.Name + " is not running", NotRunning: true})
 		return
 	}
 	cl, replay, ok := r.fan.add()
 	if !ok {
-		c.Send(Response{Type: RespError, Error: "container " + s.cfg.Name + " is not running"})
+		c.Send(Response{Type: RespError, Error: "container " + s.cfg.Name + " is not running", NotRunning: true})
 		return
 	}
 	if err := c.Send(Response{Type: RespOK}); err != nil {

@@ -93,6 +93,9 @@ func (c *Client) roundTrip(req Request, files ...*os.File) (Response, []*os.File
 		return Response{}, nil, err
 	}
 	if resp.Type == RespError {
+		if resp.NotRunning {
+			return resp, got, fmt.Errorf("%s: %w", resp.Error, ErrNotRunning)
+		}
 		return resp, got, errors.New(resp.Error)
 	}
 	return resp, got, nil

@@ -55,13 +55,13 @@ func (s *shim) serve(c *ipc.Conn) {
 		s.replyExited(c)
 	case ReqKill:
 		if err := s.kill(syscall.Signal(req.Signal)); err != nil {
-			c.Send(Response{Type: RespError, Error: err.Error()})
+			c.Send(Response{Type: RespError, Error: err.Error(), NotRunning: errors.Is(err, errNotRunning)})
 			return
 		}
 		c.Send(Response{Type: RespOK})
 	case ReqPause, ReqUnpause:
 		if err := s.pause(req.Type == ReqPause); err != nil {
-			c.Send(Response{Type: RespError, Error: err.Error()})
+			c.Send(Response{Type: RespError, Error: err.Error(), NotRunning: errors.Is(err, errNotRunning)})
 			return
 		}
 		c.Send(Response{Type: RespOK})
@@ -159,7 +159,7 @@ func (s *shim) kill(sig syscall.Signal) error {
 	}
 	s.mu.Unlock()
 	if r == nil {
-		return fmt.Errorf("container %s is not running", s.cfg.Name)
+		return fmt.Errorf("container %s %w", s.cfg.Name, errNotRunning)
 	}
 	if sig == syscall.SIGKILL {
 		s.cg.Thaw()
@@ -237,7 +237,7 @@ func (s *shim) pause(freeze bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cur == nil {
-		return fmt.Errorf("container %s is not running", s.cfg.Name)
+		return fmt.Errorf("container %s %w", s.cfg.Name, errNotRunning)
 	}
 	if freeze {
 		if err := s.cg.Freeze(); err != nil {
@@ -264,7 +264,7 @@ func (s *shim) exec(c *ipc.Conn, req Request, files []*os.File) {
 	paused := s.st.Status == container.Paused
 	s.mu.Unlock()
 	if r == nil {
-		c.Send(Response{Type: RespError, Error: fmt.Sprintf("container %s is not running", s.cfg.Name)})
+		c.Send(Response{Type: RespError, Error: fmt.Sprintf("container %s is not running", s.cfg.Name), NotRunning: true})
 		return
 	}
 	if paused {
@@ -348,6 +348,9 @@ func execFailCode(msg string) int {
 	}
 	return 126
 }
+
+// errNotRunning: no process of the container runs at the moment.
+var errNotRunning = errors.New("is not running")
 
 // stopSignal is the container's stop signal, SIGTERM by default.
 func stopSignal(c *container.Config) syscall.Signal {

@@ -69,13 +69,16 @@ const (
 
 // Response is a message from the shim to a client.
 type Response struct {
-	Type      RespType `json:"type"`
-	Stream    string   `json:"stream,omitempty"` // output: "stdout" or "stderr"
-	Data      []byte   `json:"data,omitempty"`   // output
-	Error     string   `json:"error,omitempty"`
-	ExitCode  int      `json:"exitCode,omitempty"`
-	OOMKilled bool     `json:"oomKilled,omitempty"`
-	Pid       int      `json:"pid,omitempty"`
+	Type     RespType `json:"type"`
+	Stream   string   `json:"stream,omitempty"` // output: "stdout" or "stderr"
+	Data     []byte   `json:"data,omitempty"`   // output
+	Error    string   `json:"error,omitempty"`
+	ExitCode int      `json:"exitCode,omitempty"`
+	// NotRunning marks an error reply meaning "no process runs" (between
+	// runs, or the run just ended): clients report ErrNotRunning.
+	NotRunning bool `json:"notRunning,omitempty"`
+	OOMKilled  bool `json:"oomKilled,omitempty"`
+	Pid        int  `json:"pid,omitempty"`
 }
 
 // RespType names a response.
