@@ -1,14 +1,14 @@
 package planner
 
 import (
-	"encoding/json"
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"stack/deptest"
 )
 
 // badImports are packages the planner must not import itself, each with
@@ -36,36 +36,7 @@ var badDepPrefixes = map[string]string{
 }
 
 func TestDeps(t *testing.T) {
-	out, err := exec.Command("go", "list", "-json", ".").Output()
-	if err != nil {
-		if ee, ok := err.(*exec.ExitError); ok {
-			t.Fatalf("go list: %v\n%s", err, ee.Stderr)
-		}
-		t.Fatalf("go list: %v", err)
-	}
-	var pkg struct {
-		ImportPath string
-		Imports    []string
-		Deps       []string
-	}
-	if err := json.Unmarshal(out, &pkg); err != nil {
-		t.Fatalf("decoding go list output: %v", err)
-	}
-	if pkg.ImportPath != "stack/planner" || len(pkg.Imports) == 0 || len(pkg.Deps) == 0 {
-		t.Fatalf("go list gave %q with %d imports and %d deps; want stack/planner with some", pkg.ImportPath, len(pkg.Imports), len(pkg.Deps))
-	}
-	for _, imp := range pkg.Imports {
-		if why, bad := badImports[imp]; bad {
-			t.Errorf("planner imports %s: %s", imp, why)
-		}
-	}
-	for _, dep := range pkg.Deps {
-		for prefix, why := range badDepPrefixes {
-			if dep == prefix || strings.HasPrefix(dep, prefix+"/") {
-				t.Errorf("planner depends on %s: %s", dep, why)
-			}
-		}
-	}
+	deptest.Check(t, deptest.Rules{BadImports: badImports, BadDeps: badDepPrefixes})
 }
 
 // badCalls are package-qualified identifiers the planner's code must not

@@ -1,14 +1,14 @@
 package reconciler
 
 import (
-	"encoding/json"
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"stack/deptest"
 )
 
 // badDeps are the layers the reconciler must not reach, even indirectly,
@@ -33,36 +33,7 @@ var badImports = map[string]string{
 }
 
 func TestDeps(t *testing.T) {
-	out, err := exec.Command("go", "list", "-json", ".").Output()
-	if err != nil {
-		if ee, ok := err.(*exec.ExitError); ok {
-			t.Fatalf("go list: %v\n%s", err, ee.Stderr)
-		}
-		t.Fatalf("go list: %v", err)
-	}
-	var pkg struct {
-		ImportPath string
-		Imports    []string
-		Deps       []string
-	}
-	if err := json.Unmarshal(out, &pkg); err != nil {
-		t.Fatalf("decoding go list output: %v", err)
-	}
-	if pkg.ImportPath != "stack/reconciler" || len(pkg.Imports) == 0 || len(pkg.Deps) == 0 {
-		t.Fatalf("go list gave %q with %d imports and %d deps; want stack/reconciler with some", pkg.ImportPath, len(pkg.Imports), len(pkg.Deps))
-	}
-	for _, imp := range pkg.Imports {
-		if why, bad := badImports[imp]; bad {
-			t.Errorf("reconciler imports %s: %s", imp, why)
-		}
-	}
-	for _, dep := range pkg.Deps {
-		for prefix, why := range badDeps {
-			if dep == prefix || strings.HasPrefix(dep, prefix+"/") {
-				t.Errorf("reconciler depends on %s: %s", dep, why)
-			}
-		}
-	}
+	deptest.Check(t, deptest.Rules{BadImports: badImports, BadDeps: badDeps})
 }
 
 // badCalls are identifiers the reconciler's code must not use: it waits

@@ -1,10 +1,9 @@
 package spec
 
 import (
-	"encoding/json"
-	"os/exec"
-	"strings"
 	"testing"
+
+	"stack/deptest"
 )
 
 // badImports are packages spec must not import itself, each with the
@@ -37,34 +36,5 @@ var badDepPrefixes = map[string]string{
 }
 
 func TestDeps(t *testing.T) {
-	out, err := exec.Command("go", "list", "-json", ".").Output()
-	if err != nil {
-		if ee, ok := err.(*exec.ExitError); ok {
-			t.Fatalf("go list: %v\n%s", err, ee.Stderr)
-		}
-		t.Fatalf("go list: %v", err)
-	}
-	var pkg struct {
-		ImportPath string
-		Imports    []string
-		Deps       []string
-	}
-	if err := json.Unmarshal(out, &pkg); err != nil {
-		t.Fatalf("decoding go list output: %v", err)
-	}
-	if pkg.ImportPath != "stack/spec" || len(pkg.Imports) == 0 || len(pkg.Deps) == 0 {
-		t.Fatalf("go list gave %q with %d imports and %d deps; want stack/spec with some", pkg.ImportPath, len(pkg.Imports), len(pkg.Deps))
-	}
-	for _, imp := range pkg.Imports {
-		if why, bad := badImports[imp]; bad {
-			t.Errorf("spec imports %s: %s", imp, why)
-		}
-	}
-	for _, dep := range pkg.Deps {
-		for prefix, why := range badDepPrefixes {
-			if dep == prefix || strings.HasPrefix(dep, prefix+"/") {
-				t.Errorf("spec depends on %s: %s", dep, why)
-			}
-		}
-	}
+	deptest.Check(t, deptest.Rules{BadImports: badImports, BadDeps: badDepPrefixes})
 }

@@ -1,9 +1,9 @@
 package oci
 
 import (
-	"encoding/json"
-	"os/exec"
 	"testing"
+
+	"stack/deptest"
 )
 
 // badImports are packages engine/oci must not import itself, each with the
@@ -32,32 +32,5 @@ var badDeps = map[string]string{
 // TestDeps fails if the package imports something that would let it make
 // syscalls or do I/O ("syscall" itself is allowed for the Signal type).
 func TestDeps(t *testing.T) {
-	out, err := exec.Command("go", "list", "-json", ".").Output()
-	if err != nil {
-		if ee, ok := err.(*exec.ExitError); ok {
-			t.Fatalf("go list: %v\n%s", err, ee.Stderr)
-		}
-		t.Fatalf("go list: %v", err)
-	}
-	var pkg struct {
-		ImportPath string
-		Imports    []string
-		Deps       []string
-	}
-	if err := json.Unmarshal(out, &pkg); err != nil {
-		t.Fatalf("decoding go list output: %v", err)
-	}
-	if pkg.ImportPath != "stack/engine/oci" || len(pkg.Imports) == 0 || len(pkg.Deps) == 0 {
-		t.Fatalf("go list gave %q with %d imports and %d deps; want stack/engine/oci with some", pkg.ImportPath, len(pkg.Imports), len(pkg.Deps))
-	}
-	for _, imp := range pkg.Imports {
-		if why, bad := badImports[imp]; bad {
-			t.Errorf("engine/oci imports %s: %s", imp, why)
-		}
-	}
-	for _, dep := range pkg.Deps {
-		if why, bad := badDeps[dep]; bad {
-			t.Errorf("engine/oci depends on %s: %s", dep, why)
-		}
-	}
+	deptest.Check(t, deptest.Rules{BadImports: badImports, BadDeps: badDeps})
 }
