@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -263,4 +264,47 @@ func TestComposeBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestComposeAttachedCtrlC: attached up streams prefixed logs; SIGINT stops
+// the stack (containers exited, not removed) and up exits 0, as compose.
+func TestComposeAttachedCtrlC(t *testing.T) {
+	c := newCLI(t)
+	file, run := c.project(`
+name: attached
+services:
+  talker:
+    image: busybox:cli
+    command: ["sh", "-c", "echo hello from talker; exec sleep 1000"]
+`)
+	cmd := c.cmd("-f", file, "up", "--no-color")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	// Wait for the prefixed line, then interrupt.
+	buf := make([]byte, 4096)
+	var seen strings.Builder
+	for !strings.Contains(seen.String(), "talker-1  | hello from talker") {
+		n, err := stdout.Read(buf)
+		if err != nil {
+			t.Fatalf("up's output ended before the log line: %q (%v)", seen.String(), err)
+		}
+		seen.Write(buf[:n])
+	}
+	cmd.Process.Signal(os.Interrupt)
+	go func() { io.Copy(io.Discard, stdout) }()
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("up after Ctrl-C: %v, want exit 0", err)
+	}
+	for _, e := range c.ps(run, "-a") {
+		if e.State != "exited" {
+			t.Errorf("%s is %s after Ctrl-C, want exited", e.Name, e.State)
+		}
+	}
+	run.must(t, "down")
 }
