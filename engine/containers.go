@@ -354,7 +354,20 @@ func (e *Engine) repair(c *Container) {
 		return
 	}
 	p := e.paths(c.Config.ID)
-	if container.ShimAlive(p) {
+	// Holding the shim's lock proves it is gone and keeps a new shim (a
+	// start racing with us) from beginning while we repair; the state is
+	// read again under it.
+	lock, err := state.TryLock(p.ShimLock())
+	if err != nil {
+		return // alive (or the runtime dir is unreadable: nothing to repair)
+	}
+	defer lock.Unlock()
+	if st, err := container.LoadState(p); err == nil {
+		c.State = st
+	}
+	switch c.State.Status {
+	case container.Running, container.Paused, container.Restarting:
+	default:
 		return
 	}
 	c.State.Status = container.Exited
@@ -439,7 +452,12 @@ func (e *Engine) Start(ctx context.Context, ref string) error {
 	}
 	p := e.paths(c.Config.ID)
 	if container.ShimAlive(p) {
-		return nil
+		switch c.State.Status {
+		case container.Running, container.Paused, container.Restarting:
+			return nil // already running
+		}
+		// The container has stopped; its shim is finishing: wait for it.
+		waitShimGone(p)
 	}
 	e.log.Debug("starting shim", "container", c.Config.Name)
 	rd, err := shim.Start(e.exe, p, shim.HintFor(c.Config), e.reap)
@@ -477,7 +495,19 @@ func (e *Engine) Stop(ctx context.Context, ref string, timeout *int, sig syscall
 	if _, err := cl.Stop(timeout, sig); err != nil && !errors.Is(err, shim.ErrNotRunning) {
 		return fmt.Errorf("container %q: stop: %w", c.Config.Name, err)
 	}
+	// Return once the shim has let go, so that a start right after the
+	// stop finds the container free.
+	waitShimGone(e.paths(c.Config.ID))
 	return nil
+}
+
+// waitShimGone blocks until no shim holds the container's lock. A shim
+// that has recorded the final state exits at once; this waits for
+// that, not for a container.
+func waitShimGone(p container.Paths) {
+	if l, err := state.LockFile(p.ShimLock()); err == nil {
+		l.Unlock()
+	}
 }
 
 // dialRunning connects to a running container's shim; a container that is
@@ -501,7 +531,16 @@ func (e *Engine) Kill(ctx context.Context, ref string, sig syscall.Signal) error
 		return err
 	}
 	defer cl.Close()
-	return cl.Kill(sig)
+	if err := cl.Kill(sig); err != nil {
+		if errors.Is(err, shim.ErrNotRunning) {
+			if sig == syscall.SIGKILL {
+				return nil // it died before the shim could answer: killed
+			}
+			return fmt.Errorf("container %q is not running: %w", c.Config.Name, ErrNotRunning)
+		}
+		return err
+	}
+	return nil
 }
 
 // Pause freezes or thaws a running container.
@@ -580,9 +619,7 @@ func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
 	}
 	defer lock.Unlock()
 	// Wait for the shim to let go: it may still be writing its last state.
-	if l, err := state.LockFile(p.ShimLock()); err == nil {
-		l.Unlock()
-	}
+	waitShimGone(p)
 	var errs []error
 	if err := e.cleanupRuntime(c); err != nil {
 		errs = append(errs, err)

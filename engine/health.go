@@ -119,13 +119,18 @@ func (e *Engine) WaitCondition(ctx context.Context, ref string, cond Condition) 
 	if err != nil {
 		return err
 	}
-	cl, err := shim.Dial(e.paths(c.Config.ID))
-	if errors.Is(err, shim.ErrNotRunning) {
-		c, err = e.load(c.Config.ID)
+	// Without a shim, the recorded state says why the condition cannot hold.
+	ended := func() error {
+		waitShimGone(e.paths(c.Config.ID))
+		c, err := e.load(c.Config.ID)
 		if err != nil {
 			return err
 		}
 		return conditionError{fmt.Errorf("container %s is %s (exit %d)", c.Config.Name, c.State.Status, c.State.ExitCode)}
+	}
+	cl, err := shim.Dial(e.paths(c.Config.ID))
+	if errors.Is(err, shim.ErrNotRunning) {
+		return ended()
 	}
 	if err != nil {
 		return err
@@ -144,7 +149,7 @@ func (e *Engine) WaitCondition(ctx context.Context, ref string, cond Condition) 
 	case err := <-done:
 		if err != nil {
 			if errors.Is(err, shim.ErrNotRunning) {
-				return conditionError{fmt.Errorf("container %s exited", c.Config.Name)}
+				return ended()
 			}
 			return conditionError{err}
 		}
