@@ -49,7 +49,7 @@ func (g *globals) loadProject(ctx context.Context, stderr io.Writer, needFile bo
 }
 
 // projectContainers lists the containers of project (by the compose
-// project label), those of services only when services are given, and
+// project label, with a config hash), those of services only when services are given, and
 // one-off (`run`) containers only when oneoff. Sorted by service, then
 // container number, then name.
 func projectContainers(e *engine.Engine, project string, services []string, oneoff bool) ([]*engine.Container, error) {
@@ -64,7 +64,9 @@ func projectContainers(e *engine.Engine, project string, services []string, oneo
 	var out []*engine.Container
 	for _, c := range cs {
 		l := c.Config.Labels
-		if l[planner.LabelProject] != project {
+		// Like docker compose, a container without a config hash is not
+		// the project's (one made by hand with the project label).
+		if l[planner.LabelProject] != project || l[planner.LabelConfigHash] == "" {
 			continue
 		}
 		if len(want) > 0 && !want[l[planner.LabelService]] {
