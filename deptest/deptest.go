@@ -7,7 +7,11 @@ package deptest
 
 import (
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -84,4 +88,63 @@ func hasAnyPrefix(s string, prefixes []string) bool {
 		}
 	}
 	return false
+}
+
+// CheckCalls scans the non-test Go files of the package under test for
+// uses of package-qualified identifiers in bad ("time.Now", or "rand.*"
+// for a whole package), keyed by the imported package's name whatever
+// local name a file gives it, and fails the test for each, with the
+// reason. It sees code as the compiler does, so comments do not count.
+func CheckCalls(t testing.TB, bad map[string]string) {
+	t.Helper()
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	scanned := 0
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scanned++
+		// The local names of the imported packages, in case one is renamed.
+		local := map[string]string{}
+		for _, imp := range f.Imports {
+			path := strings.Trim(imp.Path.Value, `"`)
+			pkg := filepath.Base(strings.TrimSuffix(path, "/v2"))
+			name := pkg
+			if imp.Name != nil {
+				name = imp.Name.Name
+			}
+			local[name] = pkg
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			sel, ok := n.(*ast.SelectorExpr)
+			if !ok {
+				return true
+			}
+			x, ok := sel.X.(*ast.Ident)
+			if !ok {
+				return true
+			}
+			pkg, ok := local[x.Name]
+			if !ok {
+				return true
+			}
+			for _, key := range []string{pkg + "." + sel.Sel.Name, pkg + ".*"} {
+				if why, found := bad[key]; found {
+					t.Errorf("%s: %s.%s: %s", fset.Position(sel.Pos()), x.Name, sel.Sel.Name, why)
+				}
+			}
+			return true
+		})
+	}
+	if scanned == 0 {
+		t.Fatal("no source files scanned")
+	}
 }

@@ -1,11 +1,6 @@
 package planner
 
 import (
-	"go/ast"
-	"go/parser"
-	"go/token"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"stack/deptest"
@@ -58,57 +53,4 @@ var badCalls = map[string]string{
 // TestPure scans the package's non-test sources for uses of the clock,
 // randomness or package os (as `go vet` sees code, so comments do not
 // count), which TestDeps's import check alone would miss for "time".
-func TestPure(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := token.NewFileSet()
-	scanned := 0
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
-		if err != nil {
-			t.Fatal(err)
-		}
-		scanned++
-		// the local names of the packages, in case one is renamed
-		local := map[string]string{}
-		for _, imp := range f.Imports {
-			path := strings.Trim(imp.Path.Value, `"`)
-			name := filepath.Base(path)
-			if path == "math/rand/v2" {
-				name = "rand"
-			}
-			if imp.Name != nil {
-				name = imp.Name.Name
-			}
-			local[name] = filepath.Base(strings.TrimSuffix(path, "/v2"))
-		}
-		ast.Inspect(f, func(n ast.Node) bool {
-			sel, ok := n.(*ast.SelectorExpr)
-			if !ok {
-				return true
-			}
-			x, ok := sel.X.(*ast.Ident)
-			if !ok {
-				return true
-			}
-			pkg, ok := local[x.Name]
-			if !ok {
-				return true
-			}
-			for _, key := range []string{pkg + "." + sel.Sel.Name, pkg + ".*"} {
-				if why, bad := badCalls[key]; bad {
-					t.Errorf("%s: %s.%s: %s", fset.Position(sel.Pos()), x.Name, sel.Sel.Name, why)
-				}
-			}
-			return true
-		})
-	}
-	if scanned == 0 {
-		t.Fatal("no source files scanned")
-	}
-}
+func TestPure(t *testing.T) { deptest.CheckCalls(t, badCalls) }

@@ -1,11 +1,6 @@
 package reconciler
 
 import (
-	"go/ast"
-	"go/parser"
-	"go/token"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"stack/deptest"
@@ -48,34 +43,4 @@ var badCalls = map[string]string{
 }
 
 // TestNoPolling scans the package's non-test sources for badCalls.
-func TestNoPolling(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := token.NewFileSet()
-	scanned := 0
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
-		if err != nil {
-			t.Fatal(err)
-		}
-		scanned++
-		ast.Inspect(f, func(n ast.Node) bool {
-			if sel, ok := n.(*ast.SelectorExpr); ok {
-				if x, ok := sel.X.(*ast.Ident); ok {
-					if why, bad := badCalls[x.Name+"."+sel.Sel.Name]; bad {
-						t.Errorf("%s: %s.%s: %s", fset.Position(sel.Pos()), x.Name, sel.Sel.Name, why)
-					}
-				}
-			}
-			return true
-		})
-	}
-	if scanned == 0 {
-		t.Fatal("no source files scanned")
-	}
-}
+func TestNoPolling(t *testing.T) { deptest.CheckCalls(t, badCalls) }

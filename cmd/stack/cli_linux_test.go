@@ -59,7 +59,12 @@ func (c *cli) cmd(args ...string) *exec.Cmd {
 // exec runs a command and returns stdout, stderr and the exit code.
 func (c *cli) exec(args ...string) (string, string, int) {
 	c.t.Helper()
-	cmd := c.cmd(args...)
+	return c.runCmd(c.cmd(args...), args)
+}
+
+// runCmd runs a prepared stack command (args for messages).
+func (c *cli) runCmd(cmd *exec.Cmd, args []string) (string, string, int) {
+	c.t.Helper()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -29,17 +29,7 @@ func (c *composeCLI) cmdIn(args ...string) *exec.Cmd {
 
 func (c *composeCLI) run(args ...string) (string, string, int) {
 	c.t.Helper()
-	cmd := c.cmdIn(args...)
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		c.t.Fatalf("stack %s: %v", strings.Join(args, " "), err)
-	}
-	return out.String(), errb.String(), code
+	return c.runCmd(c.cmdIn(args...), args)
 }
 
 func (c *composeCLI) must(args ...string) string {
