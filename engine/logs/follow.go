@@ -146,7 +146,7 @@ func (r *reader) reopen() (*cursor, error) {
 		r.orphaned = false
 		return &cursor{logFile: logFile{f, fi}, lr: newLineReader(f, 0)}, nil
 	}
-	files, err := openAll(r.path)
+	files, _, err := openAll(r.path)
 	if err != nil || len(files) == 0 {
 		return nil, err
 	}
@@ -230,7 +230,7 @@ func successor(path string, old os.FileInfo) (*logFile, error) {
 		return nil, nil
 	}
 	// old was not found three times over: it has been deleted.
-	files, err := openAll(path)
+	files, _, err := openAll(path)
 	if err != nil || len(files) == 0 {
 		return nil, err
 	}

@@ -17,7 +17,7 @@ const maxLine = 1 << 20
 type lineReader struct {
 	f     *os.File
 	off   int64 // file offset of buf[w]
-	limit int64 // lines starting at or after limit are not returned; -1 = none
+	limit int64 // bytes at or after limit are not read; -1 = none
 	buf   []byte
 	r, w  int  // buf[r:w] holds read but unreturned bytes
 	skip  bool // discarding an over-long line up to its newline
@@ -32,9 +32,6 @@ func newLineReader(f *os.File, off int64) *lineReader {
 // call.
 func (lr *lineReader) next() (line []byte, ok bool, err error) {
 	for {
-		if lr.limit >= 0 && lr.off-int64(lr.w-lr.r) >= lr.limit {
-			return nil, false, nil
-		}
 		if i := bytes.IndexByte(lr.buf[lr.r:lr.w], '\n'); i >= 0 {
 			line := lr.buf[lr.r : lr.r+i]
 			lr.r += i + 1
@@ -55,7 +52,21 @@ func (lr *lineReader) next() (line []byte, ok bool, err error) {
 				lr.w, lr.skip = 0, true
 			}
 		}
-		n, err := lr.f.ReadAt(lr.buf[lr.w:], lr.off)
+		p := lr.buf[lr.w:]
+		if lr.limit >= 0 {
+			// Bytes past the limit are not ours to see, not even
+			// to finish the line that the limit cuts: a write can
+			// become visible in parts (Linux updates the size as
+			// each page is copied), so the size the limit was
+			// taken from may end inside an entry that was being
+			// written, and the entries after the limit were
+			// written later than the snapshot.
+			p = p[:min(int64(len(p)), max(lr.limit-lr.off, 0))]
+			if len(p) == 0 {
+				return nil, false, nil
+			}
+		}
+		n, err := lr.f.ReadAt(p, lr.off)
 		lr.w += n
 		lr.off += int64(n)
 		if err != nil && err != io.EOF {
@@ -67,16 +78,12 @@ func (lr *lineReader) next() (line []byte, ok bool, err error) {
 	}
 }
 
-// rest returns and consumes the bytes after the last newline: a line that
-// is still being written, or one that never will be finished. Past the
-// limit there is nothing.
+// rest returns and consumes the bytes after the last newline (before the
+// limit, if there is one): a line that is still being written, or one that
+// never will be finished.
 func (lr *lineReader) rest() []byte {
 	b := lr.buf[lr.r:lr.w]
-	past := lr.limit >= 0 && lr.off-int64(lr.w-lr.r) >= lr.limit
 	lr.r, lr.w = 0, 0
-	if past {
-		return nil
-	}
 	if lr.skip {
 		lr.skip = false
 		return nil

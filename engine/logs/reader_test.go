@@ -177,11 +177,32 @@ func TestReadDockerFile(t *testing.T) {
 }
 
 // TestReadWhileRotating reads snapshots while a writer rotates as fast as
-// it can: every snapshot must be the lines written so far, in order, with
-// no line repeated or missing (no file is dropped: MaxFiles is large).
+// it can: every snapshot must be a run of the lines written so far, in
+// order, with no line repeated or missing, ending with the last line
+// written at some moment, and Tail 50 must be exactly the last 50 of one.
+//
+// Each case stresses one way to get that wrong. MaxSize 2000 makes files of
+// some 25 entries, so that a writer rotates many times while Read lists
+// hundreds of files. With MaxSize 10000, a write of ten entries often
+// crosses a page boundary, where Linux may show it half done: Read sees a
+// size that ends inside an entry. With MaxFiles 4, the oldest files are
+// dropped while Read lists them, and a snapshot starts where they end.
 func TestReadWhileRotating(t *testing.T) {
+	for _, o := range []Options{
+		{MaxSize: 2000, MaxFiles: 100000},
+		{MaxSize: 10000, MaxFiles: 100000},
+		{MaxSize: 2000, MaxFiles: 4},
+	} {
+		t.Run(fmt.Sprintf("size %d files %d", o.MaxSize, o.MaxFiles), func(t *testing.T) {
+			readWhileRotating(t, o)
+		})
+	}
+}
+
+func readWhileRotating(t *testing.T, o Options) {
 	const n = 5000
-	w, path := newWriter(t, Options{MaxSize: 2000, MaxFiles: 100000})
+	keepsAll := o.MaxFiles > n
+	w, path := newWriter(t, o)
 	stream(t, w, "stdout", numbered(0, 100))
 	pr, pw := io.Pipe()
 	streamed := make(chan error, 1)
@@ -192,6 +213,24 @@ func TestReadWhileRotating(t *testing.T) {
 		}
 		pw.Close()
 	}()
+	// run checks that s is lines first, first+1, ..., end-1, and that
+	// it is no older than the previous snapshot.
+	prevEnd := 0
+	run := func(what, s string) (first, end int) {
+		t.Helper()
+		if _, err := fmt.Sscanf(s, "line %d\n", &first); err != nil {
+			t.Fatalf("%s starts with %.10q: %v", what, s, err)
+		}
+		end = first + strings.Count(s, "\n")
+		if s != numbered(first, end) {
+			t.Fatalf("%s of %d lines is not lines %d-%d in order", what, end-first, first, end-1)
+		}
+		if end < prevEnd {
+			t.Fatalf("%s ends at line %d, before the previous one (%d)", what, end-1, prevEnd-1)
+		}
+		prevEnd = end
+		return first, end
+	}
 	for reads := 0; ; reads++ {
 		select {
 		case err := <-streamed:
@@ -199,23 +238,18 @@ func TestReadWhileRotating(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("%d snapshots", reads)
-			if got := text(readAll(t, path, ReadOptions{Tail: -1})); got != numbered(0, n) {
-				t.Fatalf("final Read: %d bytes, want %d", len(got), len(numbered(0, n)))
+			first, end := run("final Read", text(readAll(t, path, ReadOptions{Tail: -1})))
+			if end != n || keepsAll && first != 0 {
+				t.Fatalf("final Read is lines %d-%d, want all up to %d", first, end-1, n-1)
 			}
 			return
 		default:
 		}
-		all := text(readAll(t, path, ReadOptions{Tail: -1}))
-		if k := strings.Count(all, "\n"); all != numbered(0, k) {
-			t.Fatalf("snapshot of %d lines is not lines 0-%d in order", k, k-1)
+		if first, _ := run("snapshot", text(readAll(t, path, ReadOptions{Tail: -1}))); keepsAll && first != 0 {
+			t.Fatalf("snapshot starts at line %d, not 0", first)
 		}
-		tail := text(readAll(t, path, ReadOptions{Tail: 50}))
-		var last int
-		if _, err := fmt.Sscanf(tail[len(tail)-10:], "line %d\n", &last); err != nil {
-			t.Fatalf("tail ends with %q: %v", tail[len(tail)-10:], err)
-		}
-		if want := numbered(last-49, last+1); tail != want {
-			t.Fatalf("tail 50 = %q, want lines %d-%d", tail, last-49, last)
+		if first, end := run("tail 50", text(readAll(t, path, ReadOptions{Tail: 50}))); end-first != 50 {
+			t.Fatalf("tail 50 is lines %d-%d", first, end-1)
 		}
 	}
 }
