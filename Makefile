@@ -33,10 +33,12 @@ test-unit: ## unit tests: no root, seconds
 
 # Integration tests run as root inside a private network namespace made for
 # the run, so nothing touches the host's network. STACK_TEST_ROOT=1 turns
-# every root-test skip into a failure.
+# every root-test skip into a failure. One package at a time (-p 1): the
+# leak checks compare machine-wide mounts, links and cgroups, which another
+# package's tests running alongside would disturb.
 test-integration: ## integration tests (root), in a private network namespace
 	@test "$$(id -u)" = 0 || { echo "test-integration needs root"; exit 1; }
-	unshare --net --fork -- sh -c 'ip link set lo up && STACK_TEST_ROOT=1 $(GO) test -count=1 -timeout 20m $(PKGS)'
+	unshare --net --fork -- sh -c 'ip link set lo up && STACK_TEST_ROOT=1 $(GO) test -p 1 -count=1 -timeout 20m $(PKGS)'
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
