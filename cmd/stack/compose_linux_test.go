@@ -308,3 +308,30 @@ services:
 	}
 	run.must(t, "down")
 }
+
+// TestComposeStartCreatesNothing: start and restart act on existing
+// containers only, as compose's do.
+func TestComposeStartCreatesNothing(t *testing.T) {
+	c := newCLI(t)
+	_, run := c.project(`
+name: startonly
+services:
+  a:
+    image: busybox:cli
+    command: ["sleep", "1000"]
+  b:
+    image: busybox:cli
+    command: ["sleep", "1000"]
+`)
+	run.must(t, "create", "a")
+	run.must(t, "start")
+	ps := c.ps(run, "-a")
+	if len(ps) != 1 || ps[0].Service != "a" || ps[0].State != "running" {
+		t.Errorf("after create a; start: %+v", ps)
+	}
+	run.must(t, "restart")
+	if ps := c.ps(run, "-a"); len(ps) != 1 || ps[0].State != "running" {
+		t.Errorf("after restart: %+v", ps)
+	}
+	run.must(t, "down")
+}

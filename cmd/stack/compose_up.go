@@ -33,6 +33,8 @@ type upFlags struct {
 	timeout                                                        int
 	scale, attach, noAttach                                        []string
 	exitCodeFrom, pull                                             string
+	// startOnly: start what exists, create nothing (start, restart).
+	startOnly bool
 }
 
 func (f *upFlags) register(cmd *cobra.Command, create bool) {
@@ -218,7 +220,14 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, services []string, create
 		Services: services, NoDeps: f.noDeps, RemoveOrphans: f.removeOrphans, NoStart: f.noStart,
 		Project: proj.Spec,
 	}
-	plan, err := converge(ctx, g, proj, w, opts, scale, prog, timeout, stdout, f.explain, nil)
+	var keep func(reconciler.Action) bool
+	if f.startOnly {
+		// start and restart act on existing containers only, as compose's.
+		keep = func(a reconciler.Action) bool {
+			return a.Kind == reconciler.StartContainer || a.Kind == reconciler.Keep
+		}
+	}
+	plan, err := converge(ctx, g, proj, w, opts, scale, prog, timeout, stdout, f.explain, keep)
 	prog.Done()
 	if err != nil || g.dryRun || f.noStart {
 		return err
@@ -536,7 +545,7 @@ func newStartCmd(g *globals) *cobra.Command {
 			// start is up without creating or recreating anything: it
 			// starts what exists, in dependency order, waiting on
 			// depends_on conditions.
-			f := &upFlags{noRecreate: true, detach: true, wait: wait, waitTimeout: waitTimeout}
+			f := &upFlags{noRecreate: true, startOnly: true, detach: true, wait: wait, waitTimeout: waitTimeout}
 			return runUp(cmd, g, f, args, false)
 		},
 	}
@@ -558,7 +567,7 @@ func newRestartCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			f := &upFlags{noRecreate: true, detach: true, noDeps: noDeps}
+			f := &upFlags{noRecreate: true, startOnly: true, detach: true, noDeps: noDeps}
 			return runUp(cmd, g, f, args, false)
 		},
 	}
