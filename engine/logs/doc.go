@@ -35,7 +35,11 @@
 //
 // Read walks the rotated files oldest first and then the current one. Tail
 // reads backwards from the end, so the last lines of a large log cost what
-// the lines cost, not the file (Since alone still reads from the start). With Follow, Read keeps going: it
+// the lines cost, not the file (Since alone still reads from the start).
+// Without Follow, Read returns the log as it was at one moment, even while
+// the writer appends and rotates; it finds the files one proven neighbour
+// at a time, so a writer that rotates often cannot make it give up or
+// return them out of order. With Follow, Read keeps going: it
 // watches the directory with inotify (no polling), and when the file is
 // rotated it finishes the old file by its open descriptor and moves to its
 // successor, found by inode, so no entry is lost or repeated as long as the
@@ -45,8 +49,9 @@
 //
 // Writers and readers coordinate only through the file system: a reader may
 // be another process (the CLI) than the writer (the shim). Each entry reaches
-// the file in one write(2) and readers only hand out complete lines, so a
-// reader never sees half an entry. A line that does not parse (torn by a
+// the file in one write(2), and readers only hand out complete lines (a
+// write in progress may be visible in part, page by page), so a reader
+// never sees half an entry. A line that does not parse (torn by a
 // crash, or garbage) is skipped.
 //
 // # What it does not do

@@ -46,15 +46,16 @@ type ReadOptions struct {
 // rotated files path.N ... path.1, then path. It returns fn's error as it
 // is, if fn fails.
 //
-// Without Follow it reads a snapshot, the log as it was at one moment
-// while it opened the files (all of them, then each up to its size then,
-// ending with the last complete line, as the writer may have been in the
-// middle of a write), even if the writer rotates meanwhile, and returns
-// nil; if no file exists, the error wraps fs.ErrNotExist. With Follow it then waits, with
-// inotify on the directory, for more; a missing file is waited for, but the
-// directory must exist. It returns ctx.Err() when ctx ends, and nil when
-// FollowUntil holds or Until passed (after draining), or when the directory
-// is removed.
+// Without Follow it reads a snapshot, the log as it was at one moment while
+// it opened the files, even if the writer appends and rotates meanwhile:
+// whole entries, in order, none repeated or missing, and with Tail n the
+// last n of them (see openAll). The newest file is read up to its size at
+// that moment, and only up to the last complete line before it: a write
+// may be visible in part. It then returns nil; if no file exists, the error
+// wraps fs.ErrNotExist. With Follow it then waits, with inotify on the
+// directory, for more; a missing file is waited for, but the directory must
+// exist. It returns ctx.Err() when ctx ends, and nil when FollowUntil holds
+// or Until passed (after draining), or when the directory is removed.
 //
 // Read never holds a lock the writer needs: the writer may be another
 // process. Lines that do not parse are skipped.
@@ -298,16 +299,20 @@ func isAt(path string, i int, x os.FileInfo) (bool, error) {
 
 // openNewest opens the newest file of the log and returns it with its
 // number: path (0), or path.1 (1) while path is missing. It returns nil if
-// neither exists.
+// there is none.
 //
 // Whenever path is missing, path.1 exists (the writer renames path to
-// path.1, then creates path), so a log whose path is missing when looked at
-// before and after a missing path.1 has no files. The writer could fool
-// that only by completing a whole rotation (renaming every file, creating
-// and filling a new one) and renaming that one too between three system
-// calls; Read would then report a missing log, an error, never a wrong list
-// of files.
+// path.1, then creates path), and whenever path.1 is missing (a rotation
+// renamed it to path.2 and has yet to rename path to path.1), path.2 exists.
+// So if path, path.1 and path.2 are missing when looked at in that order,
+// there is no log, unless two rotations completed between the first look
+// and the last, each at exactly the right moment; openNewest would then
+// report a missing log (an error), never a wrong list of files. If path.2
+// exists, a rotation is under way: it looks again, unless path.2 is the
+// same file as the last time, which a rotation would have moved; then the
+// files are not a Writer's, and have no newest file.
 func openNewest(path string) (*logFile, int, error) {
+	var seen os.FileInfo // path.2 when path and path.1 were missing
 	for {
 		lf, err := openIndex(path, 0)
 		if err != nil || lf != nil {
@@ -319,11 +324,12 @@ func openNewest(path string) (*logFile, int, error) {
 			return nil, 0, err
 		}
 		if lf == nil {
-			head, err := statIndex(path, 0)
-			if err != nil || head == nil {
+			fi, err := statIndex(path, 2)
+			if err != nil || fi == nil || (seen != nil && os.SameFile(fi, seen)) {
 				return nil, 0, err
 			}
-			continue // path was created meanwhile
+			seen = fi
+			continue
 		}
 		// lf was path.1. If path is missing while lf is still path.1
 		// (which it was all along, numbers never going down), lf was
