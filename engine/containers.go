@@ -50,6 +50,21 @@ type CreateOptions struct {
 	// SpecOpts refine the OCI spec after the image's defaults are applied:
 	// limits, capabilities, mounts, read-only root, sysctls, ulimits.
 	SpecOpts []oci.SpecOpt
+
+	// NetworkMode is container.NetworkBridge (the default with Networks),
+	// NetworkNone (the default without), NetworkHost, or
+	// "container:NAME-OR-ID".
+	NetworkMode string
+	Networks    []NetworkAttachment
+	// Ports are published on the container's first network with outbound
+	// access.
+	Ports []container.PortBinding
+	// ExposedPorts ("80/tcp") are added to the image's.
+	ExposedPorts []string
+	DNS          container.DNSConfig
+	// ExtraHosts are "HOST:IP" lines for /etc/hosts; IP may be
+	// "host-gateway".
+	ExtraHosts []string
 }
 
 // Container is a container's config and its current state.
@@ -107,6 +122,26 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (*Container, er
 		cmd = opts.Cmd
 	}
 	p := container.PathsFor(e.root, id)
+	if err := checkPorts(opts.Ports); err != nil {
+		return nil, err
+	}
+	// The lock covers the address allocation too: sweepAllocations must
+	// not take a new container's address for a leftover's.
+	lock, err := e.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
+	nw, err := e.resolveNetworking(id, hostname, &opts)
+	if err != nil {
+		return nil, err
+	}
+	created := false
+	defer func() {
+		if !created {
+			e.Nets.ReleaseAll(id)
+		}
+	}()
 	specOpts := []oci.SpecOpt{
 		oci.WithProcessArgs(opts.Entrypoint, opts.Cmd, ic.Entrypoint, ic.Cmd),
 		oci.WithEnv(ic.Env, opts.Env),
@@ -123,6 +158,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (*Container, er
 	if opts.Domainname != "" {
 		specOpts = append(specOpts, oci.WithDomainname(opts.Domainname))
 	}
+	specOpts = append(specOpts, nw.specOpts...)
 	spec, err := oci.New(append(specOpts, opts.SpecOpts...)...)
 	if err != nil {
 		return nil, err
@@ -168,30 +204,31 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (*Container, er
 		AutoRemove:  opts.AutoRemove,
 		OpenStdin:   opts.OpenStdin,
 		LogOptions:  opts.LogOptions,
-		NetworkMode: "none",
 		Healthcheck: hc,
+
+		NetworkMode:  nw.mode,
+		Endpoints:    nw.endpoints,
+		Ports:        opts.Ports,
+		ExposedPorts: exposedPorts(ic.ExposedPorts, opts.ExposedPorts),
+		DNS:          opts.DNS,
 	}
 
-	lock, err := e.lock()
-	if err != nil {
-		return nil, err
-	}
-	defer lock.Unlock()
 	e.sweep()
 	if cfg.Name == "" {
 		cfg.Name = e.freeName()
 	} else if other, err := e.lookupName(cfg.Name); err == nil {
 		return nil, fmt.Errorf("the container name %q is already in use by container %q; remove or rename that container to be able to reuse that name: %w", "/"+cfg.Name, other, ErrExists)
 	}
-	if err := e.writeNew(p, cfg, hostname); err != nil {
+	if err := e.writeNew(p, cfg, hostname, nw); err != nil {
 		return nil, fmt.Errorf("create container %q: %w", cfg.Name, err)
 	}
+	created = true
 	return &Container{Config: cfg, State: &container.State{Status: container.Created}}, nil
 }
 
 // writeNew lays out a new container directory under a temporary name and
 // renames it into place, so a crash never leaves half a container.
-func (e *Engine) writeNew(p container.Paths, cfg *container.Config, hostname string) error {
+func (e *Engine) writeNew(p container.Paths, cfg *container.Config, hostname string, nw *networking) error {
 	tmp := container.Paths{Dir: e.root.ContainersDir() + "/.tmp-" + cfg.ID, ID: cfg.ID}
 	if err := os.MkdirAll(tmp.Upper(), 0o755); err != nil {
 		return err
@@ -203,10 +240,10 @@ func (e *Engine) writeNew(p container.Paths, cfg *container.Config, hostname str
 		if err := os.WriteFile(tmp.Hostname(), []byte(hostname+"\n"), 0o644); err != nil {
 			return err
 		}
-		if err := os.WriteFile(tmp.Hosts(), []byte(hostsFile()), 0o644); err != nil {
+		if err := os.WriteFile(tmp.Hosts(), []byte(nw.hosts), 0o644); err != nil {
 			return err
 		}
-		if err := os.WriteFile(tmp.ResolvConf(), []byte(resolvConf()), 0o644); err != nil {
+		if err := os.WriteFile(tmp.ResolvConf(), []byte(nw.resolv), 0o644); err != nil {
 			return err
 		}
 		if err := container.SaveState(tmp, &container.State{Status: container.Created}); err != nil {
@@ -238,10 +275,6 @@ func (e *Engine) sweep() {
 			}
 		}
 	}
-}
-
-func hostsFile() string {
-	return "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
 }
 
 // resolvConf is the host's resolver configuration without loopback
@@ -377,12 +410,16 @@ func (e *Engine) repair(c *Container) {
 	c.State.ExitCode = 137
 	c.State.Pid, c.State.ShimPid = 0, 0
 	c.State.FinishedAt = time.Now().UTC()
+	c.State.Ports = nil
 	container.SaveState(p, c.State)
 	e.cleanupRuntime(c)
 }
 
 func (e *Engine) cleanupRuntime(c *Container) error {
 	var errs []error
+	if err := e.cleanupNetwork(c); err != nil {
+		errs = append(errs, err)
+	}
 	if cg, err := cgroups.New("stack/" + c.Config.ID); err == nil {
 		cg.Kill(syscall.SIGKILL)
 		if err := cg.Destroy(); err != nil {
@@ -458,6 +495,9 @@ func (e *Engine) Start(ctx context.Context, ref string) error {
 		}
 		// The container has stopped; its shim is finishing: wait for it.
 		waitShimGone(p)
+	}
+	if err := e.checkNetworks(c); err != nil {
+		return &StartError{Name: c.Config.Name, Code: 125, Err: err}
 	}
 	e.log.Debug("starting shim", "container", c.Config.Name)
 	rd, err := shim.Start(e.exe, p, shim.HintFor(c.Config), e.reap)
@@ -622,6 +662,9 @@ func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
 	waitShimGone(p)
 	var errs []error
 	if err := e.cleanupRuntime(c); err != nil {
+		errs = append(errs, err)
+	}
+	if err := e.Nets.ReleaseAll(c.Config.ID); err != nil {
 		errs = append(errs, err)
 	}
 	// Move the directory aside first: a crash mid-removal leaves a hidden

@@ -20,6 +20,7 @@ import (
 	"stack/engine/errdefs"
 	"stack/engine/image"
 	"stack/engine/state"
+	"stack/network"
 )
 
 // Sentinel errors, shared with the engine's sub-packages.
@@ -53,6 +54,8 @@ type Engine struct {
 	exe    string
 	reap   bool
 	Images *image.Store
+	// Nets holds the networks' records and address allocations.
+	Nets *network.Store
 }
 
 // Open opens the state root, creating it if needed.
@@ -72,7 +75,11 @@ func Open(root state.Root, opts Options) (*Engine, error) {
 	if exe == "" {
 		exe = runtimeBinary()
 	}
-	return &Engine{root: root, log: log, exe: exe, reap: opts.ReapShims, Images: imgs}, nil
+	nets, err := network.Open(filepath.Join(root.Dir, "networks"))
+	if err != nil {
+		return nil, fmt.Errorf("open network store: %w", err)
+	}
+	return &Engine{root: root, log: log, exe: exe, reap: opts.ReapShims, Images: imgs, Nets: nets}, nil
 }
 
 // Root returns the engine's state root.

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"cmp"
+	"fmt"
 	"maps"
 	"math"
 	"path"
@@ -38,6 +40,33 @@ type InspectInfo struct {
 	HostConfig     InspectHost    `json:"HostConfig"`
 	Mounts         []InspectMount `json:"Mounts"`
 	Config         InspectConfig  `json:"Config"`
+	// NetworkSettings: its endpoints and, while it runs, its published
+	// ports.
+	NetworkSettings InspectNetworkSettings `json:"NetworkSettings"`
+}
+
+// InspectNetworkSettings is docker's NetworkSettings.
+type InspectNetworkSettings struct {
+	Ports    map[string][]InspectPortBinding `json:"Ports"`
+	Networks map[string]InspectEndpoint      `json:"Networks"`
+}
+
+// InspectPortBinding is docker's PortBinding.
+type InspectPortBinding struct {
+	HostIP   string `json:"HostIp"`
+	HostPort string `json:"HostPort"`
+}
+
+// InspectEndpoint is docker's EndpointSettings.
+type InspectEndpoint struct {
+	Aliases     []string `json:"Aliases"`
+	NetworkID   string   `json:"NetworkID"`
+	EndpointID  string   `json:"EndpointID"`
+	Gateway     string   `json:"Gateway"`
+	IPAddress   string   `json:"IPAddress"`
+	IPPrefixLen int      `json:"IPPrefixLen"`
+	MacAddress  string   `json:"MacAddress"`
+	DNSNames    []string `json:"DNSNames"`
 }
 
 // InspectState is docker's ContainerState.
@@ -213,6 +242,7 @@ func inspect(c *Container, p container.Paths) *InspectInfo {
 	if info.Config.Labels == nil {
 		info.Config.Labels = map[string]string{}
 	}
+	info.NetworkSettings = inspectNetwork(cfg, st)
 	if len(proc.Args) > 0 {
 		info.Path = proc.Args[0]
 		info.Args = slices.Clone(proc.Args[1:])
@@ -456,4 +486,32 @@ func inspectMounts(mounts []specs.Mount) []InspectMount {
 		out = append(out, im)
 	}
 	return out
+}
+
+func inspectNetwork(cfg *container.Config, st *container.State) InspectNetworkSettings {
+	ns := InspectNetworkSettings{Ports: map[string][]InspectPortBinding{}, Networks: map[string]InspectEndpoint{}}
+	for _, p := range cfg.ExposedPorts {
+		ns.Ports[p] = nil
+	}
+	for _, b := range st.Ports {
+		k := fmt.Sprintf("%d/%s", b.ContainerPort, b.Proto)
+		ns.Ports[k] = append(ns.Ports[k], InspectPortBinding{HostIP: cmp.Or(b.HostIP, "0.0.0.0"), HostPort: strconv.Itoa(int(b.HostPort))})
+	}
+	for _, ep := range cfg.Endpoints {
+		ie := InspectEndpoint{
+			Aliases: slices.Clone(ep.Aliases), NetworkID: ep.NetworkID, MacAddress: ep.MAC,
+			DNSNames: append([]string{cfg.Name}, ep.Aliases...),
+		}
+		if ie.Aliases == nil {
+			ie.Aliases = []string{}
+		}
+		if st.Status == container.Running || st.Status == container.Paused || st.Status == container.Restarting {
+			ie.EndpointID = ep.NetworkID[:12] + cfg.ID[:12]
+			ie.Gateway = ep.Gateway.String()
+			ie.IPAddress = ep.Address.Addr().String()
+			ie.IPPrefixLen = ep.Address.Bits()
+		}
+		ns.Networks[ep.NetworkName] = ie
+	}
+	return ns
 }

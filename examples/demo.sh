@@ -18,8 +18,11 @@ cd examples/demo
 run "$stack" up -d --wait
 run "$stack" ps -a
 run "$stack" exec -T web wget -qO- http://127.0.0.1:8080/
+run "$stack" port web 8080
+run busybox wget -qO- http://127.0.0.1:18080/
+run "$stack" exec -T worker nslookup web
 run "$stack" logs --no-color
 run "$stack" run --rm -T --no-deps migrate echo "a one-off container of the migrate service"
 run "$stack" down
 echo
-echo "demo done: three services came up in dependency order on stack's own runtime, and went away again."
+echo "demo done: three services came up in dependency order on stack's own runtime and network, and went away again."

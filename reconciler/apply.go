@@ -108,6 +108,9 @@ func Apply(ctx context.Context, plan *planner.Plan, actions []Action, w World, o
 	if err := check(plan, actions); err != nil {
 		return err
 	}
+	if err := checkExternal(ctx, plan, actions, w); err != nil {
+		return err
+	}
 	halt, stop := context.WithCancel(ctx)
 	defer stop()
 	a := &applier{
@@ -208,6 +211,43 @@ func check(plan *planner.Plan, actions []Action) error {
 			case act.Kind == CreateContainer || act.Kind == RecreateContainer:
 				if n.Hash == "" {
 					errs = append(errs, fmt.Errorf("service %q: image %q is not resolved: ensure the images, then build the plan again with their IDs", n.ID.Name, n.Image))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ExternalChecker is implemented by a World that can tell whether an
+// external network or volume exists.
+type ExternalChecker interface {
+	// CheckExternal returns an error naming n if the external network or
+	// volume n does not exist.
+	CheckExternal(ctx context.Context, n *planner.Node) error
+}
+
+// checkExternal fails, before anything changes, when a container to create
+// needs an external network or volume that does not exist.
+func checkExternal(ctx context.Context, plan *planner.Plan, actions []Action, w World) error {
+	xc, ok := w.(ExternalChecker)
+	if !ok {
+		return nil
+	}
+	var errs []error
+	seen := map[planner.NodeID]bool{}
+	for _, act := range actions {
+		if act.Kind != CreateContainer && act.Kind != RecreateContainer {
+			continue
+		}
+		for _, e := range plan.Dependencies(act.Node) {
+			n, ok := plan.Node(e.To)
+			if !ok || seen[e.To] {
+				continue
+			}
+			seen[e.To] = true
+			if n.Network != nil && n.Network.External || n.Volume != nil && n.Volume.External {
+				if err := xc.CheckExternal(ctx, n); err != nil {
+					errs = append(errs, err)
 				}
 			}
 		}
@@ -422,11 +462,14 @@ func (a *applier) container(t *task) {
 		}
 		closeOnce(t.stopped)
 	}
-	a.release()
+	// A failure stops the scheduling before the slot is given back, so
+	// that no waiting action takes it and starts.
 	if err != nil {
 		a.fail(t, res, err)
+		a.release()
 		return
 	}
+	a.release()
 	if t.a.NoStart {
 		t.ok = true
 		return

@@ -234,8 +234,13 @@ func convert(cp *types.Project, l *locator) *Project {
 		p.Secrets = append(p.Secrets, o)
 		warnings = append(warnings, w...)
 	}
-	// each reference carries its object's digest
+	// each reference carries its object's digest, each network its name
 	for _, s := range p.Services {
+		for i, sn := range s.Networks {
+			if n, ok := p.Network(sn.Key); ok {
+				s.Networks[i].Name = n.Name
+			}
+		}
 		setDigests(s.Configs, p.Configs)
 		setDigests(s.Secrets, p.Secrets)
 		if s.Build != nil {

@@ -287,6 +287,7 @@ type TmpfsOptions struct {
 // ServiceNetwork is a service's attachment to one network.
 type ServiceNetwork struct {
 	Key         string // the network's key in Project.Networks
+	Name        string // the network's real name (Project.Networks' Name)
 	Aliases     []string
 	IPv4Address string
 	IPv6Address string

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -70,9 +71,6 @@ func runOneOff(cmd *cobra.Command, g *globals, f *runFlags, service string, comm
 	svc, err := proj.Spec.Service(service)
 	if err != nil {
 		return err
-	}
-	if len(f.publish) > 0 || f.servicePorts {
-		fmt.Fprintln(stderr, "stack: warning: published ports are not available yet (bridge networks are a later issue); -p and --service-ports are ignored")
 	}
 	e, err := g.engine()
 	if err != nil {
@@ -201,6 +199,18 @@ func oneOffNode(tmpl *planner.Node, project string, f *runFlags, command []strin
 		return nil, err
 	}
 	s.Environment = mergeEnvList(s.Environment, env)
+	// Like compose, a one-off container publishes the service's ports only
+	// with --service-ports, and those of -p.
+	if !f.servicePorts {
+		s.Ports = nil
+	}
+	for _, p := range f.publish {
+		ports, err := spec.ParsePorts(p)
+		if err != nil {
+			return nil, fmt.Errorf("--publish: %w", err)
+		}
+		s.Ports = append(slices.Clone(s.Ports), ports...)
+	}
 	// A one-off container is not restarted, and has no fixed name.
 	s.Restart = ""
 	s.ContainerName = ""

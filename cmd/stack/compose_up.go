@@ -297,6 +297,11 @@ func attachProject(ctx context.Context, g *globals, e *engine.Engine, w *live.Wo
 			logSvc = append(logSvc, s.Name)
 		}
 	}
+	// Ctrl-C is ours before the first log line shows: a user (or a test)
+	// that sees output and interrupts must get a clean stop.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 	printer := newLogPrinter(stdout, !f.noColor && useColor(g.ansi, stdout), !f.noLogPrefix, f.timestamps, logSvc)
 	logCtx, stopLogs := context.WithCancel(ctx)
 	defer stopLogs()
@@ -327,10 +332,6 @@ func attachProject(ctx context.Context, g *globals, e *engine.Engine, w *live.Wo
 			exits <- exit{c, code}
 		}()
 	}
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-
 	stopAll := func() error {
 		obs, err := w.Observe(context.WithoutCancel(ctx), proj.Name)
 		if err != nil {

@@ -7,6 +7,7 @@ package main
 // as docker compose's do.
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -173,14 +174,42 @@ type portPublisher struct {
 }
 
 // containerPublishers returns the ports of container c, sorted by target
-// port. It is the one place that reads them: ps's PORTS column and its
-// JSON Publishers, and `port`, all come from here.
-//
-// Containers have no network of their own yet (NetworkMode "none"), so
-// nothing is published and the list is empty; the network issue fills it
-// from the container's port bindings.
+// port then protocol. It is the one place that reads them: ps's PORTS
+// column and its JSON Publishers, and `port`, all come from here.
+// Published ports are those bound while the container runs (with
+// ephemeral ports resolved); exposed ones (expose:, the image's EXPOSE)
+// that are not published are listed with PublishedPort 0.
 func containerPublishers(c *engine.Container) []portPublisher {
-	return []portPublisher{}
+	out := []portPublisher{}
+	published := map[string]bool{}
+	for _, b := range c.State.Ports {
+		out = append(out, portPublisher{URL: cmp.Or(b.HostIP, "0.0.0.0"), TargetPort: int(b.ContainerPort), PublishedPort: int(b.HostPort), Protocol: b.Proto})
+		published[fmt.Sprintf("%d/%s", b.ContainerPort, b.Proto)] = true
+	}
+	for _, e := range c.Config.ExposedPorts {
+		port, proto, _ := strings.Cut(e, "/")
+		proto = cmp.Or(proto, "tcp")
+		lo, hi, _ := strings.Cut(port, "-")
+		first, err := strconv.Atoi(lo)
+		if err != nil {
+			continue
+		}
+		last := first
+		if hi != "" {
+			if last, err = strconv.Atoi(hi); err != nil || last < first || last-first > 1000 {
+				continue
+			}
+		}
+		for p := first; p <= last; p++ {
+			if !published[fmt.Sprintf("%d/%s", p, proto)] {
+				out = append(out, portPublisher{TargetPort: p, Protocol: proto})
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b portPublisher) int {
+		return cmp.Or(cmp.Compare(a.TargetPort, b.TargetPort), strings.Compare(a.Protocol, b.Protocol), cmp.Compare(a.PublishedPort, b.PublishedPort))
+	})
+	return out
 }
 
 // portsColumn is ps's PORTS: "0.0.0.0:8080->80/tcp" for a published port,

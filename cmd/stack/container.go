@@ -28,6 +28,8 @@ import (
 	"stack/engine/logs"
 	"stack/engine/oci"
 	"stack/engine/state"
+	"stack/reconciler/live"
+	"stack/spec"
 )
 
 // newContainerCmd is `stack container`: docker's container verbs, flags and
@@ -102,6 +104,16 @@ type createFlags struct {
 	securityOpt []string
 	sysctls     []string
 	groupAdd    []string
+
+	network      string
+	networkAlias []string
+	ip           string
+	publish      []string
+	expose       []string
+	dns          []string
+	dnsSearch    []string
+	dnsOption    []string
+	addHost      []string
 }
 
 func (f *createFlags) register(fs *pflag.FlagSet) {
@@ -146,6 +158,16 @@ func (f *createFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.securityOpt, "security-opt", nil, "Security Options")
 	fs.StringArrayVar(&f.sysctls, "sysctl", nil, "Sysctl options (KEY=VALUE)")
 	fs.StringArrayVar(&f.groupAdd, "group-add", nil, "Add additional groups to join")
+
+	fs.StringVar(&f.network, "network", "none", "Connect a container to a network (a network's name or ID, none, host, or container:NAME)")
+	fs.StringArrayVar(&f.networkAlias, "network-alias", nil, "Add network-scoped alias for the container")
+	fs.StringVar(&f.ip, "ip", "", "IPv4 address (e.g., 172.30.100.104)")
+	fs.StringArrayVarP(&f.publish, "publish", "p", nil, "Publish a container's port(s) to the host ([IP:][HOST_PORT:]CONTAINER_PORT[/PROTO])")
+	fs.StringArrayVar(&f.expose, "expose", nil, "Expose a port or a range of ports")
+	fs.StringArrayVar(&f.dns, "dns", nil, "Set custom DNS servers")
+	fs.StringArrayVar(&f.dnsSearch, "dns-search", nil, "Set custom DNS search domains")
+	fs.StringArrayVar(&f.dnsOption, "dns-option", nil, "Set DNS options")
+	fs.StringArrayVar(&f.addHost, "add-host", nil, "Add a custom host-to-IP mapping (host:ip)")
 }
 
 // options turns the flags and the positional IMAGE [COMMAND] [ARG...] into
@@ -213,7 +235,45 @@ func (f *createFlags) options(fs *pflag.FlagSet, args []string, lookupEnv func(s
 	if o.SpecOpts, err = f.specOpts(fs); err != nil {
 		return o, err
 	}
+	if err := f.networkOptions(&o); err != nil {
+		return o, err
+	}
 	return o, nil
+}
+
+// networkOptions maps --network and its companions.
+func (f *createFlags) networkOptions(o *engine.CreateOptions) error {
+	switch n := f.network; {
+	case n == "none" || n == "host" || strings.HasPrefix(n, "container:"):
+		o.NetworkMode = n
+		if len(f.networkAlias) > 0 || f.ip != "" {
+			return fmt.Errorf("--network-alias and --ip need a user-defined network, not --network %s", n)
+		}
+	case n == "" || n == "bridge" || n == "default":
+		return fmt.Errorf("--network %q: the default bridge network is not supported: create a network (stack network create NAME) and use --network NAME", n)
+	default:
+		o.Networks = []engine.NetworkAttachment{{Network: n, Aliases: f.networkAlias, IPv4: f.ip}}
+	}
+	for _, p := range f.publish {
+		ports, err := spec.ParsePorts(p)
+		if err != nil {
+			return fmt.Errorf("--publish: %w", err)
+		}
+		for _, port := range ports {
+			b, err := live.PortBinding(port)
+			if err != nil {
+				return fmt.Errorf("--publish %s: %w", p, err)
+			}
+			o.Ports = append(o.Ports, b)
+		}
+	}
+	if len(o.Ports) > 0 && len(o.Networks) == 0 {
+		return fmt.Errorf("--publish needs a user-defined network (--network NAME): with --network %s nothing can be published", f.network)
+	}
+	o.ExposedPorts = f.expose
+	o.DNS = container.DNSConfig{Servers: f.dns, Search: f.dnsSearch, Options: f.dnsOption}
+	o.ExtraHosts = f.addHost
+	return nil
 }
 
 // specOpts maps the limit and security flags to OCI spec options.
@@ -1014,6 +1074,13 @@ func newPSRow(c *engine.Container, trunc bool, now time.Time) psRow {
 	if network == "" {
 		network = "none"
 	}
+	if len(cfg.Endpoints) > 0 {
+		var names []string
+		for _, ep := range cfg.Endpoints {
+			names = append(names, ep.NetworkName)
+		}
+		network = strings.Join(names, ",")
+	}
 	return psRow{
 		Command:      commandColumn(strings.Join(args, " "), trunc),
 		CreatedAt:    createdAtText(cfg.Created),
@@ -1023,6 +1090,7 @@ func newPSRow(c *engine.Container, trunc bool, now time.Time) psRow {
 		LocalVolumes: "0",
 		Names:        cfg.Name,
 		Networks:     network,
+		Ports:        portsColumn(containerPublishers(c)),
 		RunningFor:   timeAgo(cfg.Created, now),
 		Size:         humanSize(0),
 		State:        string(c.State.Status),

@@ -91,6 +91,7 @@ func newRootCmd() *cobra.Command {
 	cmd.AddCommand(
 		newImageCmd(g),
 		newContainerCmd(g),
+		newNetworkCmd(g),
 		newConfigCmd(g),
 		newUpCmd(g),
 		newCreateCmd(g),

@@ -9,8 +9,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -40,11 +42,89 @@ type Config struct {
 	AutoRemove  bool              `json:"autoRemove,omitempty"`
 	OpenStdin   bool              `json:"openStdin,omitempty"`
 	LogOptions  map[string]string `json:"logOptions,omitempty"`
-	// NetworkMode is "none" (loopback only) until bridge networks exist.
+	// NetworkMode is how the container is networked: NetworkBridge (its
+	// own network namespace, set up by the shim, with Endpoints), NetworkNone
+	// (loopback only), NetworkHost (the host's), or "container:ID" (another
+	// container's).
 	NetworkMode string `json:"networkMode,omitempty"`
+	// Endpoints are its attachments to bridge networks, in order: the first
+	// non-internal one carries the default route and the published ports.
+	// Connect and disconnect rewrite them (the one part of a config that
+	// changes after create).
+	Endpoints []Endpoint `json:"endpoints,omitempty"`
+	// Ports are the ports to publish, as asked; State.Ports has the
+	// bindings made.
+	Ports []PortBinding `json:"ports,omitempty"`
+	// ExposedPorts are "80/tcp" entries: the image's EXPOSE and compose's
+	// expose (documentation, shown by ps).
+	ExposedPorts []string `json:"exposedPorts,omitempty"`
+	// DNS is the embedded DNS server's configuration.
+	DNS DNSConfig `json:"dns,omitzero"`
 	// Healthcheck is the probe the shim runs, resolved from the image's
 	// HEALTHCHECK and the caller's settings; nil means none.
 	Healthcheck *Healthcheck `json:"healthcheck,omitempty"`
+}
+
+// Network modes (Config.NetworkMode); "container:ID" joins another's.
+const (
+	NetworkBridge = "bridge"
+	NetworkNone   = "none"
+	NetworkHost   = "host"
+)
+
+// NetworkContainer returns the ID of the container whose network namespace
+// mode joins, if it is "container:ID".
+func NetworkContainer(mode string) (string, bool) {
+	return strings.CutPrefix(mode, "container:")
+}
+
+// Endpoint is a container's attachment to one bridge network: everything
+// the shim needs to set it up without reading the network's records.
+type Endpoint struct {
+	NetworkID   string       `json:"networkID"`
+	NetworkName string       `json:"networkName"`
+	Bridge      string       `json:"bridge"`
+	Internal    bool         `json:"internal,omitempty"`
+	MTU         int          `json:"mtu"`
+	Address     netip.Prefix `json:"address"` // the container's, with the subnet's length
+	Gateway     netip.Addr   `json:"gateway"`
+	MAC         string       `json:"mac"`
+	// Aliases are the names the container answers to on this network
+	// besides its own name: compose's service name and aliases.
+	Aliases []string `json:"aliases,omitempty"`
+	// DNSDir is the network's record directory, read by the DNS servers
+	// of every container on the network.
+	DNSDir string `json:"dnsDir"`
+}
+
+// PortBinding is one published port.
+type PortBinding struct {
+	Proto  string `json:"proto"`            // "tcp" or "udp"
+	HostIP string `json:"hostIP,omitempty"` // "" = every address
+	// HostPort is the host port; 0 asks for an ephemeral one. With
+	// HostPortEnd, the first free port of HostPort..HostPortEnd is taken.
+	HostPort      uint16 `json:"hostPort"`
+	HostPortEnd   uint16 `json:"hostPortEnd,omitempty"`
+	ContainerPort uint16 `json:"containerPort"`
+}
+
+// String is docker's notation: "0.0.0.0:8080->80/tcp".
+func (b PortBinding) String() string {
+	ip := b.HostIP
+	if ip == "" {
+		ip = "0.0.0.0"
+	}
+	return fmt.Sprintf("%s:%d->%d/%s", ip, b.HostPort, b.ContainerPort, b.Proto)
+}
+
+// DNSConfig configures the container's resolver.
+type DNSConfig struct {
+	Servers []string `json:"servers,omitempty"` // upstreams; nil: the host's
+	Search  []string `json:"search,omitempty"`
+	Options []string `json:"options,omitempty"`
+	// Links are names only this container resolves: alias → container
+	// name (compose links).
+	Links map[string]string `json:"links,omitempty"`
 }
 
 // Healthcheck is a resolved healthcheck: every duration set.
@@ -99,6 +179,9 @@ type State struct {
 	// a stop the user asked for (and unless-stopped remembers it).
 	ManualStop bool    `json:"manualStop,omitempty"`
 	Health     *Health `json:"health,omitempty"`
+	// Ports are the bindings the shim made for Config.Ports (ephemeral
+	// ports resolved), while it runs.
+	Ports []PortBinding `json:"ports,omitempty"`
 }
 
 // Health is the healthcheck state (filled by the shim's prober).

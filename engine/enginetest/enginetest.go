@@ -7,6 +7,7 @@ package enginetest
 import (
 	"archive/tar"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -19,9 +20,13 @@ import (
 	"time"
 
 	"stack/engine/cgroups"
+	"stack/engine/container"
 	"stack/engine/initproc"
 	"stack/engine/shim"
 	"stack/engine/state"
+	"stack/network"
+	"stack/network/firewall"
+	"stack/network/link"
 )
 
 // Main dispatches the init and shim roles before running the tests: the
@@ -103,6 +108,21 @@ func killShims(t testing.TB, r state.Root) {
 				t.Errorf("remove cgroup of %s: %v", id, err)
 			}
 		}
+		// and their networks' leftovers: veths, port forwards
+		if c, err := container.LoadConfig(container.PathsFor(r, id)); err == nil {
+			if err := shim.CleanupNetwork(c); err != nil {
+				t.Errorf("clean up the network of %s: %v", id, err)
+			}
+		}
+	}
+	// The root's networks: bridges and their rules.
+	if ns, err := network.Open(filepath.Join(r.Dir, "networks")); err == nil {
+		nets, _ := ns.List()
+		for _, n := range nets {
+			if err := errors.Join(firewall.RemoveNetwork(n.Bridge), link.DeleteBridge(n.Bridge)); err != nil {
+				t.Errorf("remove network %s: %v", n.Name, err)
+			}
+		}
 	}
 }
 
@@ -176,6 +196,11 @@ func snapshot() resources {
 	}
 	for _, d := range cgroupDirs() {
 		r["cgroup "+d] = true
+	}
+	if tables, err := firewall.Tables(); err == nil {
+		for _, t := range tables {
+			r["nftables table "+t] = true
+		}
 	}
 	for _, pid := range children(os.Getpid()) {
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))

@@ -130,6 +130,13 @@ func (c *Client) Pause(freeze bool) error {
 	return err
 }
 
+// SyncNetwork asks the shim to attach and detach the container's endpoints
+// to match its config.
+func (c *Client) SyncNetwork() error {
+	_, _, err := c.roundTrip(Request{Type: ReqSyncNetwork})
+	return err
+}
+
 // Exec starts p in the container. Without a terminal, stdio are the three
 // descriptors the process gets; with one, they must be nil and the pty
 // master is returned. The connection then belongs to the exec: call

@@ -69,6 +69,12 @@ func (s *shim) serve(c *ipc.Conn) {
 		s.exec(c, req, files)
 	case ReqAttach:
 		s.attach(c, req)
+	case ReqSyncNetwork:
+		if err := s.syncNetwork(); err != nil {
+			c.Send(Response{Type: RespError, Error: err.Error()})
+			return
+		}
+		c.Send(Response{Type: RespOK})
 	case ReqWaitCondition:
 		if err := s.waitCondition(req.Cond, c); err != nil {
 			c.Send(Response{Type: RespError, Error: err.Error()})

@@ -59,6 +59,9 @@ const (
 	// ReqWaitCondition answers once the container's Condition holds (OK)
 	// or can no longer hold (error with the reason).
 	ReqWaitCondition ReqType = "wait-condition"
+	// ReqSyncNetwork makes the container's endpoints what its config now
+	// says (network connect and disconnect).
+	ReqSyncNetwork ReqType = "sync-network"
 )
 
 // Conditions for ReqWaitCondition.
@@ -112,7 +115,25 @@ type Ready struct {
 type Hint struct {
 	CloneFlags uintptr
 	StdinPipe  bool
+	NetNS      NetNSMode
 }
+
+// NetNSMode says where the shim puts the init's network namespace, beyond
+// the namespaces CloneFlags creates.
+type NetNSMode int
+
+const (
+	// NetNSClone: as CloneFlags say (a fresh one with CLONE_NEWNET, or the
+	// host's).
+	NetNSClone NetNSMode = iota
+	// NetNSOwn: one the shim creates and holds for its whole life, so
+	// that restarts keep the container's addresses, and that it sets up
+	// (veths, DNS, ports) while the init boots.
+	NetNSOwn
+	// NetNSJoin: another container's, known only from the config (so no
+	// init is started early).
+	NetNSJoin
+)
 
 // String encodes the hint for the command line.
 func (h Hint) String() string {
@@ -120,14 +141,14 @@ func (h Hint) String() string {
 	if h.StdinPipe {
 		p = 1
 	}
-	return fmt.Sprintf("%d:%d", h.CloneFlags, p)
+	return fmt.Sprintf("%d:%d:%d", h.CloneFlags, p, h.NetNS)
 }
 
 // ParseHint decodes Hint.String; ok is false for anything else.
 func ParseHint(s string) (Hint, bool) {
 	var h Hint
 	var p int
-	if n, err := fmt.Sscanf(s, "%d:%d", &h.CloneFlags, &p); err != nil || n != 2 {
+	if n, err := fmt.Sscanf(s, "%d:%d:%d", &h.CloneFlags, &p, &h.NetNS); err != nil || n != 3 {
 		return Hint{}, false
 	}
 	h.StdinPipe = p == 1

@@ -67,6 +67,7 @@ type shim struct {
 	cg      cgroups.Manager
 
 	logw *logs.Writer
+	net  netState
 
 	// spawn runs functions on the one OS thread that starts every init:
 	// Pdeathsig fires when the thread that forked the child exits, so that
@@ -127,10 +128,15 @@ func (s *shim) run(ready *os.File) int {
 	}()
 	// Start the init now, so its runtime boots while the config is read
 	// and the cgroup made (on cgroup v2 the cgroup must exist first).
+	// A container on bridge networks gets a network namespace of the
+	// shim's, made here on the spawn thread, so the init forked early is
+	// born into it; it is set up (veths, DNS, ports) while the init boots.
 	var pre *forked
-	if s.hasHint {
+	if s.hasHint && s.hint.NetNS != NetNSJoin {
 		if mode, err := cgroups.Detect(); err == nil && mode != cgroups.Unified {
-			pre, _ = s.forkInit(s.hint, nil) // on failure, launch tries again and reports
+			if s.hint.NetNS != NetNSOwn || s.enterOwnNetNS() == nil {
+				pre, _ = s.forkInit(s.hint, nil) // on failure, launch tries again and reports
+			}
 		}
 	}
 	defer func() {
@@ -171,6 +177,12 @@ func (s *shim) run(ready *os.File) int {
 	s.st.ManualStop = false
 	s.st.RestartCount = 0
 	s.mu.Unlock()
+	if err := s.setupNetwork(); err != nil {
+		s.finish(-1, 125, false, err.Error())
+		s.cleanup(l)
+		s.report(ready, readyFromErr(err, 125))
+		return 0
+	}
 	s.log.Debug("launching")
 	r, err := s.launch(pre)
 	pre = nil // launch used or aborted it
@@ -232,6 +244,7 @@ func (s *shim) launch(pre *forked) (*runState, error) {
 	s.st.Error = ""
 	s.st.OOMKilled = false
 	s.st.Health = nil
+	s.st.Ports = s.net.bound
 	s.saveLocked()
 	s.notifyLocked()
 	s.mu.Unlock()
@@ -657,6 +670,7 @@ func (s *shim) finish(_ int, code int, oom bool, errText string) {
 	s.st.OOMKilled = oom
 	s.st.Pid = 0
 	s.st.ShimPid = 0
+	s.st.Ports = nil
 	s.st.Error = errText
 	s.st.FinishedAt = time.Now().UTC()
 	s.saveLocked()
@@ -675,6 +689,7 @@ func (s *shim) saveLocked() {
 }
 
 func (s *shim) cleanup(l *net.UnixListener) {
+	s.teardownNetwork()
 	if s.cg != nil {
 		if err := s.cg.Destroy(); err != nil {
 			s.log.Error("remove cgroup", "err", err)
@@ -726,7 +741,14 @@ func startExitCode(err error) int {
 
 // HintFor is the start hint of a container (see Hint).
 func HintFor(c *container.Config) Hint {
-	return Hint{CloneFlags: cloneFlags(c.Spec), StdinPipe: c.OpenStdin && (c.Spec.Process == nil || !c.Spec.Process.Terminal)}
+	h := Hint{CloneFlags: cloneFlags(c.Spec), StdinPipe: c.OpenStdin && (c.Spec.Process == nil || !c.Spec.Process.Terminal)}
+	switch _, join := container.NetworkContainer(c.NetworkMode); {
+	case c.NetworkMode == container.NetworkBridge:
+		h.NetNS = NetNSOwn
+	case join:
+		h.NetNS = NetNSJoin
+	}
+	return h
 }
 
 func cloneFlags(spec *specs.Spec) uintptr {

@@ -5,10 +5,12 @@
 package live
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,6 +23,7 @@ import (
 	"stack/engine/container"
 	"stack/engine/oci"
 	"stack/engine/state"
+	"stack/network"
 	"stack/planner"
 	"stack/reconciler"
 	"stack/spec"
@@ -131,21 +134,16 @@ func (w *World) EnsureImage(ctx context.Context, n *planner.Node, opts reconcile
 	return img.ID, nil
 }
 
-// Networks and volumes are recorded in the state root (networks/NAME.json,
-// volumes/NAME/volume.json), labels included, so that up, ps and down see
-// them like docker's. Containers are on loopback only until bridge networks
-// land, and named volumes are not mounted until their own issue: the
-// records are the seam those issues fill in.
+// Networks are the engine's (stack/network). Volumes are recorded in the
+// state root (volumes/NAME/volume.json), labels included, so that up, ps
+// and down see them like docker's; they are not mounted until their own
+// issue: the records are the seam it fills in.
 
 type record struct {
 	Name   string            `json:"name"`
 	Labels map[string]string `json:"labels"`
 	// Users are the IDs of the containers created to use it.
 	Users []string `json:"users,omitempty"`
-}
-
-func (w *World) networkPath(name string) string {
-	return filepath.Join(w.e.Root().Dir, "networks", name+".json")
 }
 
 func (w *World) volumePath(name string) string {
@@ -163,25 +161,6 @@ func writeRecord(path string, r record) error {
 	return state.WriteFile(path, b, 0o600)
 }
 
-func removeRecord(path, what, name string) error {
-	err := os.Remove(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("%s %q: %w", what, name, reconciler.ErrNotFound)
-	}
-	return err
-}
-
-// CreateNetwork records the network (keeping the users of an existing
-// record).
-func (w *World) CreateNetwork(ctx context.Context, n *planner.Node) error {
-	lock, err := w.lockRecords()
-	if err != nil {
-		return err
-	}
-	defer lock.Unlock()
-	return createRecord(w.networkPath(n.Network.Name), record{Name: n.Network.Name, Labels: n.Labels})
-}
-
 func createRecord(path string, r record) error {
 	var old record
 	if b, err := os.ReadFile(path); err == nil && json.Unmarshal(b, &old) == nil {
@@ -190,18 +169,76 @@ func createRecord(path string, r record) error {
 	return writeRecord(path, r)
 }
 
-// RemoveNetwork forgets the network; one a running container uses is in
-// use (as a network with active endpoints is in docker).
-func (w *World) RemoveNetwork(ctx context.Context, name string) error {
-	lock, err := w.lockRecords()
+// CreateNetwork creates the project's network n. One of that name that
+// already exists is taken if it is this project's network of that key, and
+// is an error otherwise (as compose's "network was found but has incorrect
+// label").
+func (w *World) CreateNetwork(ctx context.Context, n *planner.Node) error {
+	sn := n.Network
+	o := network.CreateOptions{
+		Name:       sn.Name,
+		Driver:     sn.Driver,
+		Labels:     n.Labels,
+		Options:    sn.DriverOpts,
+		Internal:   sn.Internal,
+		Attachable: sn.Attachable,
+	}
+	if sn.EnableIPv6 {
+		return fmt.Errorf("network %s: enable_ipv6: IPv6 networks are not supported yet", sn.Key)
+	}
+	switch len(sn.IPAM.Config) {
+	case 0:
+	case 1:
+		c := sn.IPAM.Config[0]
+		o.Subnet, o.IPRange, o.Gateway = c.Subnet, c.IPRange, c.Gateway
+	default:
+		return fmt.Errorf("network %s: ipam.config: only one subnet per network is supported, not %d", sn.Key, len(sn.IPAM.Config))
+	}
+	if d := sn.IPAM.Driver; d != "" && d != "default" {
+		return fmt.Errorf("network %s: ipam.driver %q is not supported (only \"default\")", sn.Key, d)
+	}
+	_, err := w.e.CreateNetwork(ctx, o)
+	if errors.Is(err, engine.ErrExists) {
+		if old, gerr := w.e.Network(sn.Name); gerr == nil {
+			if old.Labels[planner.LabelProject] == n.Labels[planner.LabelProject] && old.Labels[planner.LabelNetwork] == n.Labels[planner.LabelNetwork] {
+				return nil
+			}
+			return fmt.Errorf("network %s was found but has incorrect label %s set to %q (want %q): %w",
+				sn.Name, planner.LabelNetwork, old.Labels[planner.LabelNetwork], n.Labels[planner.LabelNetwork], reconciler.ErrConflict)
+		}
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("network %s: %w", sn.Key, worldErr(err))
 	}
-	defer lock.Unlock()
-	if err := w.inUse(w.networkPath(name), "network", name, true); err != nil {
-		return err
+	return nil
+}
+
+// RemoveNetwork removes a network; one a running container uses is in use
+// (docker's "has active endpoints").
+func (w *World) RemoveNetwork(ctx context.Context, name string) error {
+	return worldErr(w.e.RemoveNetwork(ctx, name))
+}
+
+// CheckExternal fails for an external network or volume that does not
+// exist, in compose's words.
+func (w *World) CheckExternal(ctx context.Context, n *planner.Node) error {
+	switch {
+	case n.Network != nil:
+		if _, err := w.e.Network(n.Network.Name); err != nil {
+			if errors.Is(err, engine.ErrNotFound) {
+				return fmt.Errorf("network %s declared as external, but could not be found: %w", n.Network.Name, reconciler.ErrNotFound)
+			}
+			return err
+		}
+	case n.Volume != nil:
+		if _, err := os.Stat(w.volumePath(n.Volume.Name)); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("external volume %q not found: %w", n.Volume.Name, reconciler.ErrNotFound)
+			}
+			return err
+		}
 	}
-	return removeRecord(w.networkPath(name), "network", name)
+	return nil
 }
 
 // CreateVolume records the volume and makes its data directory.
@@ -233,6 +270,14 @@ func (w *World) RemoveVolume(ctx context.Context, name string) error {
 		return fmt.Errorf("volume %q: %w", name, reconciler.ErrNotFound)
 	}
 	return os.RemoveAll(dir)
+}
+
+func removeRecord(path, what, name string) error {
+	err := os.Remove(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%s %q: %w", what, name, reconciler.ErrNotFound)
+	}
+	return err
 }
 
 func (w *World) lockRecords() (*state.Lock, error) {
@@ -267,11 +312,6 @@ func (w *World) inUse(path, what, name string, onlyRunning bool) error {
 func (w *World) recordsOf(n *planner.Node) []string {
 	project := n.Labels[planner.LabelProject]
 	var paths []string
-	if n.Service.NetworkMode == "" {
-		for _, sn := range n.Service.Networks {
-			paths = append(paths, w.recordByKey(filepath.Join(w.e.Root().Dir, "networks", "*.json"), planner.LabelNetwork, project, sn.Key))
-		}
-	}
 	for _, m := range n.Service.Volumes {
 		if m.Type == spec.MountVolume && m.Source != "" {
 			paths = append(paths, w.recordByKey(filepath.Join(w.e.Root().VolumesDir(), "*", "volume.json"), planner.LabelVolume, project, m.Source))
@@ -317,9 +357,8 @@ func (w *World) dropUser(id string) error {
 		return err
 	}
 	defer lock.Unlock()
-	nets, _ := filepath.Glob(filepath.Join(w.e.Root().Dir, "networks", "*.json"))
 	vols, _ := filepath.Glob(filepath.Join(w.e.Root().VolumesDir(), "*", "volume.json"))
-	for _, p := range append(nets, vols...) {
+	for _, p := range vols {
 		if err := updateRecord(p, func(r *record) { r.Users = slices.DeleteFunc(r.Users, func(u string) bool { return u == id }) }); err != nil {
 			return err
 		}
@@ -345,11 +384,13 @@ func updateRecord(path string, fn func(*record)) error {
 
 // observeRecords adds the project's networks and volumes to obs.
 func (w *World) observeRecords(obs *reconciler.Observed) error {
-	nets, _ := filepath.Glob(filepath.Join(w.e.Root().Dir, "networks", "*.json"))
-	for _, p := range nets {
-		var r record
-		if b, err := os.ReadFile(p); err == nil && json.Unmarshal(b, &r) == nil && r.Labels[planner.LabelProject] == obs.Project {
-			obs.Networks = append(obs.Networks, reconciler.ParseNetwork(r.Name, r.Labels))
+	nets, err := w.e.Networks()
+	if err != nil {
+		return err
+	}
+	for _, n := range nets {
+		if n.Labels[planner.LabelProject] == obs.Project {
+			obs.Networks = append(obs.Networks, reconciler.ParseNetwork(n.Name, n.Labels))
 		}
 	}
 	vols, _ := filepath.Glob(filepath.Join(w.e.Root().VolumesDir(), "*", "volume.json"))
@@ -368,6 +409,13 @@ func (w *World) CreateContainer(ctx context.Context, n *planner.Node, name strin
 	if err != nil {
 		return "", err
 	}
+	if target, ok := strings.CutPrefix(opts.NetworkMode, "service:"); ok {
+		id, err := w.serviceContainer(n.Labels[planner.LabelProject], target)
+		if err != nil {
+			return "", fmt.Errorf("service %q: network_mode %q: %w", n.Service.Name, opts.NetworkMode, err)
+		}
+		opts.NetworkMode = "container:" + id
+	}
 	c, err := w.e.Create(ctx, opts)
 	if err != nil {
 		return "", fmt.Errorf("service %q: %w", n.Service.Name, worldErr(err))
@@ -377,6 +425,30 @@ func (w *World) CreateContainer(ctx context.Context, n *planner.Node, name strin
 		return "", fmt.Errorf("service %q: %w", n.Service.Name, err)
 	}
 	return c.ID(), nil
+}
+
+// serviceContainer returns the ID of the first running container of a
+// project's service (compose's choice for service: namespaces).
+func (w *World) serviceContainer(project, service string) (string, error) {
+	cs, err := w.e.List(false)
+	if err != nil {
+		return "", err
+	}
+	best, bestN := "", 0
+	for _, c := range cs {
+		l := c.Config.Labels
+		if l[planner.LabelProject] != project || l[planner.LabelService] != service || l[planner.LabelOneoff] == planner.OneoffTrue {
+			continue
+		}
+		n, _ := strconv.Atoi(l[planner.LabelContainerNumber])
+		if best == "" || n < bestN {
+			best, bestN = c.Config.ID, n
+		}
+	}
+	if best == "" {
+		return "", fmt.Errorf("service %q has no running container: %w", service, reconciler.ErrNotFound)
+	}
+	return best, nil
 }
 
 // StartContainer starts a container.
@@ -559,7 +631,83 @@ func CreateOptions(n *planner.Node, name string, extra map[string]string) (engin
 		}
 	}
 	opts.SpecOpts = so
+	if err := networkOptions(s, &opts); err != nil {
+		return opts, fmt.Errorf("service %q: %w", s.Name, err)
+	}
 	return opts, nil
+}
+
+// networkOptions maps the service's networking: its networks (the service
+// name and aliases as DNS names on each), network_mode, ports, expose,
+// DNS settings, extra_hosts and links (container-scoped aliases, as links
+// are on user-defined networks).
+func networkOptions(s *spec.Service, opts *engine.CreateOptions) error {
+	switch m := s.NetworkMode; {
+	case m == "":
+		for _, sn := range s.Networks {
+			opts.Networks = append(opts.Networks, engine.NetworkAttachment{
+				Network: cmp.Or(sn.Name, sn.Key),
+				Aliases: append([]string{s.Name}, sn.Aliases...),
+				IPv4:    sn.IPv4Address,
+			})
+		}
+	case m == "none", m == "host", strings.HasPrefix(m, "service:"), strings.HasPrefix(m, "container:"):
+		opts.NetworkMode = m
+	case m == "bridge", m == "default":
+		return fmt.Errorf("network_mode %q: the default bridge network is not supported; declare a network instead (or leave network_mode out: the project's default network)", m)
+	default:
+		return fmt.Errorf("network_mode %q: not a known mode (none, host, service:NAME, container:NAME)", m)
+	}
+	for _, p := range s.Ports {
+		b, err := PortBinding(p)
+		if err != nil {
+			return err
+		}
+		opts.Ports = append(opts.Ports, b)
+	}
+	opts.ExposedPorts = s.Expose
+	opts.DNS = container.DNSConfig{Servers: s.DNS, Search: s.DNSSearch, Options: s.DNSOpt}
+	opts.ExtraHosts = s.ExtraHosts
+	for _, l := range append(slices.Clone(s.Links), s.ExternalLinks...) {
+		target, alias, ok := strings.Cut(l, ":")
+		if !ok || alias == target {
+			continue
+		}
+		if opts.DNS.Links == nil {
+			opts.DNS.Links = map[string]string{}
+		}
+		opts.DNS.Links[alias] = target
+	}
+	return nil
+}
+
+// PortBinding maps one compose port to the engine's binding.
+func PortBinding(p spec.Port) (container.PortBinding, error) {
+	b := container.PortBinding{Proto: cmp.Or(p.Protocol, "tcp"), HostIP: p.HostIP, ContainerPort: p.Target}
+	if b.HostIP == "0.0.0.0" {
+		b.HostIP = ""
+	}
+	if p.Published != "" {
+		lo, hi, isRange := strings.Cut(p.Published, "-")
+		first, err := strconv.ParseUint(lo, 10, 16)
+		if err != nil {
+			return b, fmt.Errorf("ports: invalid published port %q", p.Published)
+		}
+		b.HostPort = uint16(first)
+		if isRange {
+			last, err := strconv.ParseUint(hi, 10, 16)
+			if err != nil || last < first {
+				return b, fmt.Errorf("ports: invalid published port range %q", p.Published)
+			}
+			b.HostPortEnd = uint16(last)
+		}
+	}
+	if b.HostIP != "" {
+		if a, err := netip.ParseAddr(b.HostIP); err != nil || !a.Is4() {
+			return b, fmt.Errorf("ports: host IP %q of port %d: only IPv4 addresses can be published", p.HostIP, p.Target)
+		}
+	}
+	return b, nil
 }
 
 // imageUsers names the services of an image node, for error messages.

@@ -444,7 +444,7 @@ func testWaitCanceled(s *suite) {
 func (s *suite) networked(command ...string) *planner.Plan {
 	svc := s.service("a", command...)
 	svc.NetworkMode = ""
-	svc.Networks = []spec.ServiceNetwork{{Key: "default"}}
+	svc.Networks = []spec.ServiceNetwork{{Key: "default", Name: planner.NetworkName(s.project, "default")}}
 	svc.Volumes = []spec.Mount{{Type: spec.MountVolume, Source: "data", Target: "/data"}}
 	return s.plan(svc)
 }

@@ -1,0 +1,219 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"stack/engine"
+	"stack/engine/container"
+	"stack/network"
+	"stack/network/link"
+)
+
+// benchNetwork makes a network for a benchmark.
+func benchNetwork(b *testing.B, e *engine.Engine, name string) {
+	b.Helper()
+	if _, err := e.CreateNetwork(context.Background(), network.CreateOptions{Name: name}); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// runOn starts a sleeping container on network net and returns it.
+func runOn(b *testing.B, e *engine.Engine, net, name string, aliases []string, ports []container.PortBinding) *engine.Container {
+	b.Helper()
+	ctx := context.Background()
+	c, err := e.Create(ctx, engine.CreateOptions{Name: name, Image: busybox, Cmd: []string{"sleep", "1000"},
+		Networks: []engine.NetworkAttachment{{Network: net, Aliases: aliases}}, Ports: ports})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := e.Start(ctx, c.ID()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { e.Remove(context.Background(), c.ID(), true) })
+	c, err = e.Get(c.ID())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// inNetNS runs fn on a thread in the network namespace of process pid.
+func inNetNS(b *testing.B, pid int, fn func() error) {
+	b.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := link.Do(int(f.Fd()), fn); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkRunTrueNetwork is BenchmarkRunTrue on a bridge network: the
+// difference is what a network endpoint costs a container (veth, DNS
+// server, records).
+func BenchmarkRunTrueNetwork(b *testing.B) {
+	e := benchEngine(b)
+	benchNetwork(b, e, "bench")
+	ctx := context.Background()
+	var all []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		c, err := e.Create(ctx, engine.CreateOptions{Image: busybox, Cmd: []string{"/bin/true"}, Networks: []engine.NetworkAttachment{{Network: "bench"}}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := e.Start(ctx, c.ID()); err != nil {
+			b.Fatal(err)
+		}
+		if code, err := e.Wait(ctx, c.ID()); err != nil || code != 0 {
+			b.Fatalf("wait: %v code %d", err, code)
+		}
+		all = append(all, time.Since(t0))
+		b.StopTimer()
+		if err := e.Remove(ctx, c.ID(), true); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	reportLatencies(b, all)
+}
+
+// BenchmarkDNSLookup: A queries for a service name with three replicas,
+// sent from inside a container to 127.0.0.11:53 (through the redirect to
+// its shim's server): one asker, then 50 at once.
+func BenchmarkDNSLookup(b *testing.B) {
+	e := benchEngine(b)
+	benchNetwork(b, e, "bench")
+	for i := range 3 {
+		runOn(b, e, "bench", fmt.Sprintf("web-%d", i), []string{"web"}, nil)
+	}
+	client := runOn(b, e, "bench", "client", nil, nil)
+	q := new(dns.Msg)
+	q.SetQuestion("web.", dns.TypeA)
+	query, _ := q.Pack()
+	var conns []net.Conn
+	inNetNS(b, client.State.Pid, func() error {
+		for range 50 {
+			c, err := net.Dial("udp4", "127.0.0.11:53")
+			if err != nil {
+				return err
+			}
+			conns = append(conns, c)
+		}
+		return nil
+	})
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	lookup := func(c net.Conn, buf []byte) time.Duration {
+		t0 := time.Now()
+		c.SetDeadline(t0.Add(2 * time.Second))
+		if _, err := c.Write(query); err != nil {
+			b.Fatal(err)
+		}
+		n, err := c.Read(buf)
+		d := time.Since(t0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var m dns.Msg
+		if err := m.Unpack(buf[:n]); err != nil || len(m.Answer) != 3 {
+			b.Fatalf("answer %v: %v", m.Answer, err)
+		}
+		return d
+	}
+	buf := make([]byte, 512)
+	b.Run("serial", func(b *testing.B) {
+		ds := make([]time.Duration, 0, b.N)
+		for i := 0; i < b.N; i++ {
+			ds = append(ds, lookup(conns[0], buf))
+		}
+		reportLatencies(b, ds)
+	})
+	b.Run("parallel50", func(b *testing.B) {
+		var mu sync.Mutex
+		var ds []time.Duration
+		var wg sync.WaitGroup
+		per := max(b.N/len(conns), 1)
+		for _, c := range conns {
+			wg.Go(func() {
+				buf := make([]byte, 512)
+				local := make([]time.Duration, 0, per)
+				for range per {
+					local = append(local, lookup(c, buf))
+				}
+				mu.Lock()
+				ds = append(ds, local...)
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		reportLatencies(b, ds)
+	})
+}
+
+// BenchmarkPublishedPort: TCP throughput and connection rate to a server
+// in a container, through a published port on 127.0.0.1 versus straight
+// to the container's address.
+func BenchmarkPublishedPort(b *testing.B) {
+	e := benchEngine(b)
+	benchNetwork(b, e, "bench")
+	c := runOn(b, e, "bench", "sink", nil, []container.PortBinding{{Proto: "tcp", HostPort: 15000, ContainerPort: 5000}})
+	var ln net.Listener
+	inNetNS(b, c.State.Pid, func() (err error) {
+		ln, err = net.Listen("tcp4", "0.0.0.0:5000")
+		return err
+	})
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(io.Discard, conn); conn.Close() }()
+		}
+	}()
+	direct := c.Config.Endpoints[0].Address.Addr().String() + ":5000"
+	targets := []struct{ name, addr string }{{"published", "127.0.0.1:15000"}, {"direct", direct}}
+	chunk := make([]byte, 256<<10)
+	for _, tg := range targets {
+		b.Run("throughput-"+tg.name, func(b *testing.B) {
+			conn, err := net.Dial("tcp4", tg.addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer conn.Close()
+			b.SetBytes(int64(len(chunk)))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := conn.Write(chunk); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("connect-"+tg.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				conn, err := net.Dial("tcp4", tg.addr)
+				if err != nil {
+					b.Fatal(err)
+				}
+				conn.Close()
+			}
+		})
+	}
+}
