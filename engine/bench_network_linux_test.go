@@ -148,7 +148,7 @@ func BenchmarkDNSLookup(b *testing.B) {
 		var mu sync.Mutex
 		var ds []time.Duration
 		var wg sync.WaitGroup
-		per := max(b.N/len(conns), 1)
+		per := b.N // each of the 50 askers sends b.N queries
 		for _, c := range conns {
 			wg.Go(func() {
 				buf := make([]byte, 512)

@@ -10,9 +10,11 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/vishvananda/netlink"
 
 	"stack/network/link"
@@ -131,6 +133,33 @@ func outside(t *testing.T) (host, remote string) {
 	return "198.51.100.1", "198.51.100.2"
 }
 
+// fakeUpstream serves name -> addr (A) on 127.0.0.1:53 of the test's
+// namespace, and returns how many queries it answered so far.
+func fakeUpstream(t *testing.T, name, addr string) func() int {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:53")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n atomic.Int32
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		n.Add(1)
+		m := new(dns.Msg)
+		m.SetReply(q)
+		switch {
+		case len(q.Question) != 1 || !strings.EqualFold(q.Question[0].Name, name):
+			m.Rcode = dns.RcodeNameError
+		case q.Question[0].Qtype == dns.TypeA:
+			rr, _ := dns.NewRR(name + " 60 IN A " + addr)
+			m.Answer = append(m.Answer, rr)
+		}
+		w.WriteMsg(m)
+	})}
+	go srv.ActivateAndServe()
+	t.Cleanup(func() { srv.Shutdown() })
+	return func() int { return int(n.Load()) }
+}
+
 // inNetNS runs fn in the network namespace of process pid (a container's
 // init): sockets it makes stay there.
 func inNetNS(t *testing.T, pid int, fn func() error) {
@@ -174,6 +203,15 @@ services:
     image: busybox:cli
     command: ["sleep", "1000"]
     networks: [default, back]
+    hostname: cli
+    domainname: example.test
+    extra_hosts: ["gw:host-gateway", "static.test:192.0.2.7"]
+    dns_search: [corp.test]
+    dns_opt: [timeout:2]
+  fwd:
+    image: busybox:cli
+    command: ["sleep", "1000"]
+    dns: ["127.0.0.1"]
   other:
     image: busybox:cli
     command: ` + webCommand + `
@@ -199,8 +237,24 @@ networks:
   internal:
     internal: true
 `)
+	upstream := fakeUpstream(t, "far.example.", "192.0.2.99")
 	run.must(t, "up", "-d")
 	defer run.must(t, "down")
+
+	// Other names go upstream (here the service's dns:, a server of the
+	// test's own on the host's loopback, reached from the host side).
+	if out, errOut, code := run.execOut(t, "fwd", "nslookup", "far.example"); code != 0 || !strings.Contains(out, "192.0.2.99") {
+		t.Errorf("fwd: nslookup far.example = %q %q exit %d, want the upstream's answer", out, errOut, code)
+	}
+	if upstream() == 0 {
+		t.Errorf("the upstream saw no query")
+	}
+	hosts, _, _ := run.execOut(t, "client", "cat", "/etc/hosts", "/etc/resolv.conf", "/etc/hostname")
+	for _, want := range []string{"192.0.2.7\tstatic.test", "\tgw\n", "cli.example.test cli", "nameserver 127.0.0.11", "search corp.test", "timeout:2", "ndots:0"} {
+		if !strings.Contains(hosts, want) {
+			t.Errorf("client's hosts, resolv.conf, hostname lack %q:\n%s", want, hosts)
+		}
+	}
 
 	// Names: the service, the alias, the container name, on a shared
 	// network; nothing of a network the asker is not on.
@@ -459,7 +513,15 @@ services:
 	if out, _, code := b.execOut(t, "client", "timeout", "5", "wget", "-qO-", "http://web/"); code != 0 || !strings.HasPrefix(out, "hello from") {
 		t.Errorf("after down of pa, pb's client cannot reach its web: %q exit %d", out, code)
 	}
-	after := bridges()
+	// The veths go with their namespaces, which the kernel tears down
+	// asynchronously.
+	var after string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		after = bridges()
+		if strings.Count(after, "stk-") == strings.Count(before, "stk-")-1 && strings.Count(after, "veth") == strings.Count(before, "veth")-2 {
+			break
+		}
+	}
 	if strings.Count(after, "stk-") != strings.Count(before, "stk-")-1 || strings.Count(after, "veth") != strings.Count(before, "veth")-2 {
 		t.Errorf("down of pa left links behind:\nbefore %s\nafter  %s", before, after)
 	}
@@ -473,6 +535,7 @@ services:
 // half made.
 func TestNetworkBadInput(t *testing.T) {
 	c := newCLI(t)
+	outside(t) // 198.51.100.0/24 is a route of the host now
 	ln, err := net.Listen("tcp4", "127.0.0.1:18090")
 	if err != nil {
 		t.Fatal(err)
@@ -505,6 +568,16 @@ networks:
     ipam:
       config: [{subnet: 10.123.4.0/24}]
 `, "overlaps network \"mine\""},
+		{"hostroute", `
+services:
+  web:
+    image: busybox:cli
+    networks: [n]
+networks:
+  n:
+    ipam:
+      config: [{subnet: 198.51.100.0/25}]
+`, "198.51.100.0/24"},
 		{"external", `
 services:
   web:
