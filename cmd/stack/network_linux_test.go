@@ -290,6 +290,9 @@ networks:
 	if out, _, code := run.execOut(t, "other", "timeout", "5", "wget", "-qO-", "http://"+hostAddr+":18080/"); code != 0 || !strings.HasPrefix(out, "hello from") {
 		t.Errorf("other: published port through the host address: %q exit %d", out, code)
 	}
+	if out, _, code := run.execOut(t, "web", "timeout", "5", "wget", "-qO-", "http://"+hostAddr+":18080/"); code != 0 || !strings.HasPrefix(out, "hello from") {
+		t.Errorf("web: its own published port through the host address: %q exit %d", out, code)
+	}
 	if got := strings.TrimSpace(run.must(t, "port", "web", "80")); got != "0.0.0.0:18080" {
 		t.Errorf("port web 80 = %q", got)
 	}

@@ -197,6 +197,9 @@ func (s *shim) attachEndpoint(ep container.Endpoint) error {
 		Addr:     ep.Address,
 		Gateway:  gw,
 		MAC:      mac,
+		// A container reaching its own published port through the
+		// host's address comes back in through its own bridge port.
+		Hairpin: true,
 	}
 	err = link.Attach(int(s.net.ns.Fd()), lep)
 	if errors.Is(err, fs.ErrExist) {
