@@ -65,6 +65,17 @@ type CreateOptions struct {
 	// ExtraHosts are "HOST:IP" lines for /etc/hosts; IP may be
 	// "host-gateway".
 	ExtraHosts []string
+
+	// Mounts are volumes, binds and tmpfs mounts; the image's VOLUMEs
+	// that none covers get anonymous volumes.
+	Mounts []Mount
+	// VolumesFrom are containers ("NAME[:ro|:rw]") whose volumes and binds
+	// this one mounts too.
+	VolumesFrom []string
+	// ReuseVolumes names, by container path, the anonymous volumes to
+	// mount again instead of new ones (a recreated container keeps its
+	// predecessor's, as compose does).
+	ReuseVolumes map[string]string
 }
 
 // Container is a container's config and its current state.
@@ -142,6 +153,17 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (*Container, er
 			e.Nets.ReleaseAll(id)
 		}
 	}()
+	mt, err := e.resolveMounts(&opts, ic.Volumes)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if !created {
+			for _, name := range mt.anon {
+				e.Vols.Remove(name)
+			}
+		}
+	}()
 	specOpts := []oci.SpecOpt{
 		oci.WithProcessArgs(opts.Entrypoint, opts.Cmd, ic.Entrypoint, ic.Cmd),
 		oci.WithEnv(ic.Env, opts.Env),
@@ -159,6 +181,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (*Container, er
 		specOpts = append(specOpts, oci.WithDomainname(opts.Domainname))
 	}
 	specOpts = append(specOpts, nw.specOpts...)
+	specOpts = append(specOpts, mt.specOpts...)
 	spec, err := oci.New(append(specOpts, opts.SpecOpts...)...)
 	if err != nil {
 		return nil, err
@@ -211,6 +234,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (*Container, er
 		Ports:        opts.Ports,
 		ExposedPorts: exposedPorts(ic.ExposedPorts, opts.ExposedPorts),
 		DNS:          opts.DNS,
+		Mounts:       mt.mounts,
 	}
 
 	e.sweep()
@@ -499,6 +523,9 @@ func (e *Engine) Start(ctx context.Context, ref string) error {
 	if err := e.checkNetworks(c); err != nil {
 		return &StartError{Name: c.Config.Name, Code: 125, Err: err}
 	}
+	if err := e.mountVolumes(c); err != nil {
+		return &StartError{Name: c.Config.Name, Code: 125, Err: err}
+	}
 	e.log.Debug("starting shim", "container", c.Config.Name)
 	rd, err := shim.Start(e.exe, p, shim.HintFor(c.Config), e.reap)
 	e.log.Debug("shim reported", "container", c.Config.Name, "pid", rd.Pid, "error", rd.Error)
@@ -634,6 +661,13 @@ func (e *Engine) Wait(ctx context.Context, ref string) (int, error) {
 // Remove removes a container. A running one is refused unless force, which
 // kills it first.
 func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
+	return e.RemoveWithVolumes(ctx, ref, force, false)
+}
+
+// RemoveWithVolumes is Remove; with volumes, it also removes the
+// container's anonymous volumes that no other container uses (rm -v).
+// Named volumes are never removed here.
+func (e *Engine) RemoveWithVolumes(ctx context.Context, ref string, force, volumes bool) error {
 	c, err := e.Get(ref)
 	if err != nil {
 		return err
@@ -674,6 +708,15 @@ func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
 		errs = append(errs, err)
 	} else if err := os.RemoveAll(trash); err != nil {
 		errs = append(errs, err)
+	}
+	if volumes && len(errs) == 0 {
+		for _, m := range c.Config.Mounts {
+			if m.Type == "volume" && m.Anonymous {
+				if err := e.removeVolumeLocked(m.Name); err != nil && !errors.Is(err, ErrInUse) && !errors.Is(err, ErrNotFound) {
+					errs = append(errs, err)
+				}
+			}
+		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("remove container %q: %w", c.Config.Name, errors.Join(errs...))

@@ -21,6 +21,7 @@ import (
 	"stack/engine/image"
 	"stack/engine/state"
 	"stack/network"
+	"stack/volume"
 )
 
 // Sentinel errors, shared with the engine's sub-packages.
@@ -56,6 +57,8 @@ type Engine struct {
 	Images *image.Store
 	// Nets holds the networks' records and address allocations.
 	Nets *network.Store
+	// Vols holds the named and anonymous volumes.
+	Vols *volume.Store
 }
 
 // Open opens the state root, creating it if needed.
@@ -79,7 +82,11 @@ func Open(root state.Root, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open network store: %w", err)
 	}
-	return &Engine{root: root, log: log, exe: exe, reap: opts.ReapShims, Images: imgs, Nets: nets}, nil
+	vols, err := volume.Open(root.VolumesDir())
+	if err != nil {
+		return nil, fmt.Errorf("open volume store: %w", err)
+	}
+	return &Engine{root: root, log: log, exe: exe, reap: opts.ReapShims, Images: imgs, Nets: nets, Vols: vols}, nil
 }
 
 // Root returns the engine's state root.

@@ -152,6 +152,8 @@ type InspectLogConfig struct {
 // InspectMount is docker's MountPoint.
 type InspectMount struct {
 	Type        string `json:"Type"`
+	Name        string `json:"Name,omitempty"`
+	Driver      string `json:"Driver,omitempty"`
 	Source      string `json:"Source"`
 	Destination string `json:"Destination"`
 	Mode        string `json:"Mode"`
@@ -222,7 +224,7 @@ func inspect(c *Container, p container.Paths) *InspectInfo {
 		Driver:         "overlay",
 		Platform:       "linux",
 		HostConfig:     inspectHost(cfg, spec),
-		Mounts:         inspectMounts(spec.Mounts),
+		Mounts:         inspectMounts(spec.Mounts, cfg.Mounts),
 		Config: InspectConfig{
 			Hostname:    spec.Hostname,
 			Domainname:  spec.Domainname,
@@ -465,7 +467,13 @@ func sizeOption(opts []string) (int64, bool) {
 
 // inspectMounts lists the spec's bind mounts as docker's Mounts, leaving out
 // the /etc files every container gets. Never nil: docker prints [].
-func inspectMounts(mounts []specs.Mount) []InspectMount {
+func inspectMounts(mounts []specs.Mount, cms []container.Mount) []InspectMount {
+	volumes := map[string]container.Mount{}
+	for _, m := range cms {
+		if m.Type == "volume" {
+			volumes[m.Target] = m
+		}
+	}
 	out := []InspectMount{}
 	for _, m := range mounts {
 		bind := m.Type == "bind" || slices.Contains(m.Options, "bind") || slices.Contains(m.Options, "rbind")
@@ -473,6 +481,9 @@ func inspectMounts(mounts []specs.Mount) []InspectMount {
 			continue
 		}
 		im := InspectMount{Type: "bind", Source: m.Source, Destination: m.Destination, RW: true, Propagation: "rprivate"}
+		if v, ok := volumes[path.Clean(m.Destination)]; ok {
+			im.Type, im.Name, im.Driver, im.Propagation = "volume", v.Name, "local", ""
+		}
 		for _, o := range m.Options {
 			switch o {
 			case "ro":

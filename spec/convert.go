@@ -241,6 +241,13 @@ func convert(cp *types.Project, l *locator) *Project {
 				s.Networks[i].Name = n.Name
 			}
 		}
+		for i, m := range s.Volumes {
+			if m.Type == MountVolume && m.Source != "" {
+				if v, ok := p.Volume(m.Source); ok {
+					s.Volumes[i].Name = v.Name
+				}
+			}
+		}
 		setDigests(s.Configs, p.Configs)
 		setDigests(s.Secrets, p.Secrets)
 		if s.Build != nil {

@@ -2,7 +2,9 @@ package spec
 
 import (
 	"fmt"
+	"path/filepath"
 
+	"github.com/compose-spec/compose-go/v2/format"
 	"github.com/compose-spec/compose-go/v2/types"
 )
 
@@ -25,4 +27,30 @@ func ParsePorts(s string) ([]Port, error) {
 		out = append(out, Port{Mode: p.Mode, HostIP: p.HostIP, Target: uint16(p.Target), Published: p.Published, Protocol: p.Protocol})
 	}
 	return out, nil
+}
+
+// ParseVolume parses one volume in docker's short syntax, as `docker run
+// -v` and compose's volumes: take it: "NAME:/path[:ro]", "/host:/path[:ro]",
+// "/path" (an anonymous volume). A relative host path is made absolute
+// against dir.
+func ParseVolume(s, dir string) (Mount, error) {
+	v, err := format.ParseVolume(s)
+	if err != nil {
+		return Mount{}, fmt.Errorf("invalid volume %q: %w", s, err)
+	}
+	if v.Type == MountBind && !filepath.IsAbs(v.Source) {
+		v.Source = filepath.Join(dir, v.Source)
+	}
+	if v.Target == "" || !filepath.IsAbs(v.Target) {
+		return Mount{}, fmt.Errorf("invalid volume %q: the container path must be absolute", s)
+	}
+	m, ok := convertMount(v)
+	if !ok {
+		return Mount{}, fmt.Errorf("invalid volume %q: type %q is not supported", s, v.Type)
+	}
+	if m.Type == MountVolume {
+		m.Name = m.Source
+	}
+	m.Target = filepath.Clean(m.Target)
+	return m, nil
 }

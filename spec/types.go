@@ -256,7 +256,9 @@ type Mount struct {
 	// Source is the volume key for a named volume, "" for an anonymous
 	// one, the absolute host path for a bind mount, the image for an image
 	// mount.
-	Source      string
+	Source string
+	// Name is a named volume's real name (Project.Volumes' Name).
+	Name        string
 	Target      string // absolute, cleaned
 	ReadOnly    bool
 	Consistency string // accepted and meaningless on Linux

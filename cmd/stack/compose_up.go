@@ -206,6 +206,7 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, services []string, create
 		return err
 	}
 	w := live.New(e)
+	w.RenewAnonVolumes = f.renewAnon
 	title := "Running"
 	if create {
 		title = "Creating"

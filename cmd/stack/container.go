@@ -47,6 +47,7 @@ func newContainerCmd(g *globals) *cobra.Command {
 		newContainerStartCmd(g),
 		newContainerListCmd(g),
 		newContainerInspectCmd(g),
+		newContainerCpCmd(g),
 		newContainerLogsCmd(g),
 		newContainerExecCmd(g),
 		newContainerAttachCmd(g),
@@ -114,6 +115,10 @@ type createFlags struct {
 	dnsSearch    []string
 	dnsOption    []string
 	addHost      []string
+
+	volumes     []string
+	mounts      []string
+	volumesFrom []string
 }
 
 func (f *createFlags) register(fs *pflag.FlagSet) {
@@ -168,6 +173,9 @@ func (f *createFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.dnsSearch, "dns-search", nil, "Set custom DNS search domains")
 	fs.StringArrayVar(&f.dnsOption, "dns-option", nil, "Set DNS options")
 	fs.StringArrayVar(&f.addHost, "add-host", nil, "Add a custom host-to-IP mapping (host:ip)")
+	fs.StringArrayVarP(&f.volumes, "volume", "v", nil, "Bind mount a volume (NAME:PATH, /HOST:PATH, or PATH for an anonymous volume; :ro)")
+	fs.StringArrayVar(&f.mounts, "mount", nil, "Attach a filesystem mount to the container (type=volume|bind|tmpfs,source=…,target=…,readonly)")
+	fs.StringArrayVar(&f.volumesFrom, "volumes-from", nil, "Mount volumes from the specified container(s) (NAME[:ro|:rw])")
 }
 
 // options turns the flags and the positional IMAGE [COMMAND] [ARG...] into
@@ -238,7 +246,92 @@ func (f *createFlags) options(fs *pflag.FlagSet, args []string, lookupEnv func(s
 	if err := f.networkOptions(&o); err != nil {
 		return o, err
 	}
+	if err := f.mountOptions(&o); err != nil {
+		return o, err
+	}
 	return o, nil
+}
+
+// mountOptions maps -v, --mount and --volumes-from.
+func (f *createFlags) mountOptions(o *engine.CreateOptions) error {
+	cwd, _ := os.Getwd()
+	for _, v := range f.volumes {
+		m, err := spec.ParseVolume(v, cwd)
+		if err != nil {
+			return fmt.Errorf("--volume: %w", err)
+		}
+		em, _ := live.EngineMount(m)
+		o.Mounts = append(o.Mounts, em)
+	}
+	for _, v := range f.mounts {
+		m, err := parseMountFlag(v)
+		if err != nil {
+			return err
+		}
+		o.Mounts = append(o.Mounts, m)
+	}
+	o.VolumesFrom = f.volumesFrom
+	return nil
+}
+
+// parseMountFlag parses docker's --mount: comma-separated key=value
+// fields (type, source/src, target/destination/dst, readonly/ro,
+// volume-nocopy, volume-subpath, bind-propagation, tmpfs-size,
+// tmpfs-mode).
+func parseMountFlag(s string) (engine.Mount, error) {
+	m := engine.Mount{Type: "volume"}
+	bad := func(why string) (engine.Mount, error) {
+		return engine.Mount{}, fmt.Errorf("invalid argument %q for \"--mount\" flag: %s", s, why)
+	}
+	for _, field := range strings.Split(s, ",") {
+		k, v, hasValue := strings.Cut(field, "=")
+		boolean := func() (bool, error) {
+			if !hasValue {
+				return true, nil
+			}
+			return strconv.ParseBool(v)
+		}
+		var err error
+		switch strings.ToLower(k) {
+		case "type":
+			m.Type = v
+		case "source", "src":
+			m.Source = v
+		case "target", "destination", "dst":
+			m.Target = v
+		case "readonly", "ro":
+			m.ReadOnly, err = boolean()
+		case "volume-nocopy":
+			m.NoCopy, err = boolean()
+		case "volume-subpath":
+			m.Subpath = v
+		case "bind-propagation":
+			m.Propagation = v
+		case "bind-create-host-path":
+			m.CreateHostPath, err = boolean()
+		case "tmpfs-size":
+			var n int64
+			n, err = oci.ParseMemory(v)
+			m.TmpfsSize = n
+		case "tmpfs-mode":
+			var n uint64
+			n, err = strconv.ParseUint(v, 8, 32)
+			m.TmpfsMode = uint32(n)
+		case "consistency", "bind-recursive", "volume-driver", "volume-label", "volume-opt":
+		default:
+			return bad("unexpected key '" + k + "'")
+		}
+		if err != nil {
+			return bad(k + ": " + err.Error())
+		}
+	}
+	if m.Target == "" {
+		return bad("target is required")
+	}
+	if m.Type == "bind" && m.Source == "" {
+		return bad("source is required when specifying bind mounts")
+	}
+	return m, nil
 }
 
 // networkOptions maps --network and its companions.
@@ -893,7 +986,7 @@ func newContainerRemoveCmd(g *globals) *cobra.Command {
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return forEach(cmd, g, args, true, func(ctx context.Context, e *engine.Engine, ref string) error {
-				err := e.Remove(ctx, ref, force)
+				err := e.RemoveWithVolumes(ctx, ref, force, volumes)
 				if err != nil && force && errors.Is(err, engine.ErrNotFound) {
 					// docker rm -f reports a missing container but
 					// does not fail on it.
@@ -905,7 +998,7 @@ func newContainerRemoveCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force the removal of a running container (uses SIGKILL)")
-	cmd.Flags().BoolVarP(&volumes, "volumes", "v", false, "Remove anonymous volumes associated with the container (accepted; stack creates none yet)")
+	cmd.Flags().BoolVarP(&volumes, "volumes", "v", false, "Remove anonymous volumes associated with the container")
 	return cmd
 }
 

@@ -63,6 +63,26 @@ type Config struct {
 	// Healthcheck is the probe the shim runs, resolved from the image's
 	// HEALTHCHECK and the caller's settings; nil means none.
 	Healthcheck *Healthcheck `json:"healthcheck,omitempty"`
+	// Mounts are its volumes and bind mounts (tmpfs mounts are in the
+	// spec only), for inspect, volumes_from, and the volumes' in-use
+	// checks.
+	Mounts []Mount `json:"mounts,omitempty"`
+}
+
+// Mount is a volume or bind mount of a container.
+type Mount struct {
+	Type string `json:"type"` // "volume" or "bind"
+	// Name is the volume's name (volumes only).
+	Name string `json:"name,omitempty"`
+	// Source is the host path mounted: the volume's data (or a subpath
+	// of it), or the bind's source.
+	Source      string `json:"source"`
+	Target      string `json:"target"`
+	ReadOnly    bool   `json:"readOnly,omitempty"`
+	Propagation string `json:"propagation,omitempty"`
+	// Anonymous marks a volume made for this container (an image
+	// VOLUME, or a bare container path), removed with it by rm -v.
+	Anonymous bool `json:"anonymous,omitempty"`
 }
 
 // Network modes (Config.NetworkMode); "container:ID" joins another's.

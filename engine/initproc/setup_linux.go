@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"stack/engine/rootfs"
+	"stack/volume/copyup"
 )
 
 // stepError ties a set-up failure to its named step, so the shim can say
@@ -181,11 +183,27 @@ func (in *initState) mountAll(mounts []specs.Mount) error {
 	return nil
 }
 
+// OptCopyUp is the mount option (of a volume's bind mount) asking the init
+// to fill the volume, if it is empty, with what the image has at the mount
+// point, as docker does the first time a named volume is mounted.
+const OptCopyUp = "stack.copyup"
+
 func (in *initState) mountOne(root *os.File, m specs.Mount) error {
-	flags, prop, data := mountFlags(m.Options)
+	copyUp := slices.Contains(m.Options, OptCopyUp)
+	flags, prop, data := mountFlags(slices.DeleteFunc(slices.Clone(m.Options), func(o string) bool { return o == OptCopyUp }))
 	isBind := flags&unix.MS_BIND != 0 || m.Type == "bind"
 	var target *os.File
 	var err error
+	if copyUp && isBind {
+		// Before the mount hides it: the image's directory, if any.
+		if src, err := rootfs.OpenInRoot(root, m.Destination, unix.O_PATH|unix.O_DIRECTORY); err == nil {
+			_, err = copyup.CopyUp(src, m.Source)
+			src.Close()
+			if err != nil {
+				return fmt.Errorf("copy the image's content into the volume: %w", err)
+			}
+		}
+	}
 	if isBind {
 		st, serr := os.Stat(m.Source)
 		if serr != nil {

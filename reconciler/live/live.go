@@ -7,12 +7,9 @@ package live
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -22,16 +19,19 @@ import (
 	"stack/engine"
 	"stack/engine/container"
 	"stack/engine/oci"
-	"stack/engine/state"
 	"stack/network"
 	"stack/planner"
 	"stack/reconciler"
 	"stack/spec"
+	"stack/volume"
 )
 
 // World is the reconciler's view of this machine.
 type World struct {
 	e *engine.Engine
+	// RenewAnonVolumes: a recreated container gets new anonymous volumes
+	// instead of its predecessor's (up -V).
+	RenewAnonVolumes bool
 }
 
 var _ reconciler.World = (*World)(nil)
@@ -134,40 +134,8 @@ func (w *World) EnsureImage(ctx context.Context, n *planner.Node, opts reconcile
 	return img.ID, nil
 }
 
-// Networks are the engine's (stack/network). Volumes are recorded in the
-// state root (volumes/NAME/volume.json), labels included, so that up, ps
-// and down see them like docker's; they are not mounted until their own
-// issue: the records are the seam it fills in.
-
-type record struct {
-	Name   string            `json:"name"`
-	Labels map[string]string `json:"labels"`
-	// Users are the IDs of the containers created to use it.
-	Users []string `json:"users,omitempty"`
-}
-
-func (w *World) volumePath(name string) string {
-	return filepath.Join(w.e.Root().VolumesDir(), name, "volume.json")
-}
-
-func writeRecord(path string, r record) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o711); err != nil {
-		return err
-	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	return state.WriteFile(path, b, 0o600)
-}
-
-func createRecord(path string, r record) error {
-	var old record
-	if b, err := os.ReadFile(path); err == nil && json.Unmarshal(b, &old) == nil {
-		r.Users = old.Users
-	}
-	return writeRecord(path, r)
-}
+// Networks and volumes are the engine's (stack/network, stack/volume),
+// labelled like docker compose's so that up, ps and down find them.
 
 // CreateNetwork creates the project's network n. One of that name that
 // already exists is taken if it is this project's network of that key, and
@@ -231,8 +199,8 @@ func (w *World) CheckExternal(ctx context.Context, n *planner.Node) error {
 			return err
 		}
 	case n.Volume != nil:
-		if _, err := os.Stat(w.volumePath(n.Volume.Name)); err != nil {
-			if errors.Is(err, os.ErrNotExist) {
+		if _, err := w.e.Volume(n.Volume.Name); err != nil {
+			if errors.Is(err, engine.ErrNotFound) {
 				return fmt.Errorf("external volume %q not found: %w", n.Volume.Name, reconciler.ErrNotFound)
 			}
 			return err
@@ -241,145 +209,23 @@ func (w *World) CheckExternal(ctx context.Context, n *planner.Node) error {
 	return nil
 }
 
-// CreateVolume records the volume and makes its data directory.
+// CreateVolume creates the project's volume n. One of that name that
+// exists is taken as it is (docker's volume create is idempotent, and
+// compose warns about a volume "already exists but was not created by
+// Docker Compose" and uses it).
 func (w *World) CreateVolume(ctx context.Context, n *planner.Node) error {
-	if err := os.MkdirAll(filepath.Join(w.e.Root().VolumesDir(), n.Volume.Name, "_data"), 0o755); err != nil {
-		return err
+	sv := n.Volume
+	if _, err := w.e.CreateVolume(ctx, volume.CreateOptions{Name: sv.Name, Driver: sv.Driver, Labels: n.Labels, Options: sv.DriverOpts}); err != nil {
+		return fmt.Errorf("volume %s: %w", sv.Key, worldErr(err))
 	}
-	lock, err := w.lockRecords()
-	if err != nil {
-		return err
-	}
-	defer lock.Unlock()
-	return createRecord(w.volumePath(n.Volume.Name), record{Name: n.Volume.Name, Labels: n.Labels})
+	return nil
 }
 
 // RemoveVolume removes the volume and its data: the reconciler calls it
-// only for down -v (never for an external volume).
+// only for down -v (never for an external volume), and the engine refuses
+// a volume any container still uses.
 func (w *World) RemoveVolume(ctx context.Context, name string) error {
-	lock, err := w.lockRecords()
-	if err != nil {
-		return err
-	}
-	defer lock.Unlock()
-	if err := w.inUse(w.volumePath(name), "volume", name, false); err != nil {
-		return err
-	}
-	dir := filepath.Dir(w.volumePath(name))
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("volume %q: %w", name, reconciler.ErrNotFound)
-	}
-	return os.RemoveAll(dir)
-}
-
-func removeRecord(path, what, name string) error {
-	err := os.Remove(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("%s %q: %w", what, name, reconciler.ErrNotFound)
-	}
-	return err
-}
-
-func (w *World) lockRecords() (*state.Lock, error) {
-	return state.LockFile(filepath.Join(w.e.Root().RunDir, "records.lock"))
-}
-
-// inUse fails with ErrInUse while a user of the record exists (running,
-// when onlyRunning).
-func (w *World) inUse(path, what, name string, onlyRunning bool) error {
-	var r record
-	b, err := os.ReadFile(path)
-	if err != nil || json.Unmarshal(b, &r) != nil {
-		return nil
-	}
-	for _, id := range r.Users {
-		c, err := w.e.Get(id)
-		if err != nil {
-			continue
-		}
-		if !onlyRunning || c.State.Status == container.Running || c.State.Status == container.Paused || c.State.Status == container.Restarting {
-			return fmt.Errorf("%s %q is in use by container %s: %w", what, name, c.Config.Name, reconciler.ErrInUse)
-		}
-	}
-	return nil
-}
-
-// recordsOf returns the network and volume records container n uses:
-// its networks (unless it shares another's or the host's) and its named
-// volumes. Names follow the project's default naming (PROJECT_KEY); a
-// network or volume with a name: of its own is matched by that record's
-// compose key label instead.
-func (w *World) recordsOf(n *planner.Node) []string {
-	project := n.Labels[planner.LabelProject]
-	var paths []string
-	for _, m := range n.Service.Volumes {
-		if m.Type == spec.MountVolume && m.Source != "" {
-			paths = append(paths, w.recordByKey(filepath.Join(w.e.Root().VolumesDir(), "*", "volume.json"), planner.LabelVolume, project, m.Source))
-		}
-	}
-	return slices.DeleteFunc(paths, func(p string) bool { return p == "" })
-}
-
-func (w *World) recordByKey(glob, keyLabel, project, key string) string {
-	ms, _ := filepath.Glob(glob)
-	for _, p := range ms {
-		var r record
-		if b, err := os.ReadFile(p); err == nil && json.Unmarshal(b, &r) == nil && r.Labels[planner.LabelProject] == project && r.Labels[keyLabel] == key {
-			return p
-		}
-	}
-	return ""
-}
-
-// addUser records container id as a user of what n uses.
-func (w *World) addUser(n *planner.Node, id string) error {
-	paths := w.recordsOf(n)
-	if len(paths) == 0 {
-		return nil
-	}
-	lock, err := w.lockRecords()
-	if err != nil {
-		return err
-	}
-	defer lock.Unlock()
-	for _, p := range paths {
-		if err := updateRecord(p, func(r *record) { r.Users = append(r.Users, id) }); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// dropUser forgets container id in every record.
-func (w *World) dropUser(id string) error {
-	lock, err := w.lockRecords()
-	if err != nil {
-		return err
-	}
-	defer lock.Unlock()
-	vols, _ := filepath.Glob(filepath.Join(w.e.Root().VolumesDir(), "*", "volume.json"))
-	for _, p := range vols {
-		if err := updateRecord(p, func(r *record) { r.Users = slices.DeleteFunc(r.Users, func(u string) bool { return u == id }) }); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func updateRecord(path string, fn func(*record)) error {
-	var r record
-	b, err := os.ReadFile(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		return err
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	fn(&r)
-	return writeRecord(path, r)
+	return worldErr(w.e.RemoveVolume(ctx, name))
 }
 
 // observeRecords adds the project's networks and volumes to obs.
@@ -393,11 +239,13 @@ func (w *World) observeRecords(obs *reconciler.Observed) error {
 			obs.Networks = append(obs.Networks, reconciler.ParseNetwork(n.Name, n.Labels))
 		}
 	}
-	vols, _ := filepath.Glob(filepath.Join(w.e.Root().VolumesDir(), "*", "volume.json"))
-	for _, p := range vols {
-		var r record
-		if b, err := os.ReadFile(p); err == nil && json.Unmarshal(b, &r) == nil && r.Labels[planner.LabelProject] == obs.Project {
-			obs.Volumes = append(obs.Volumes, reconciler.ParseVolume(r.Name, r.Labels))
+	vols, err := w.e.Volumes()
+	if err != nil {
+		return err
+	}
+	for _, v := range vols {
+		if v.Labels[planner.LabelProject] == obs.Project {
+			obs.Volumes = append(obs.Volumes, reconciler.ParseVolume(v.Name, v.Labels))
 		}
 	}
 	return nil
@@ -409,8 +257,37 @@ func (w *World) CreateContainer(ctx context.Context, n *planner.Node, name strin
 	if err != nil {
 		return "", err
 	}
+	for i, ref := range opts.VolumesFrom {
+		if rest, ok := strings.CutPrefix(ref, "container:"); ok {
+			opts.VolumesFrom[i] = rest
+			continue
+		}
+		svc, mode, _ := strings.Cut(ref, ":")
+		id, err := w.serviceContainer(n.Labels[planner.LabelProject], svc, true)
+		if err != nil {
+			return "", fmt.Errorf("service %q: volumes_from %q: %w", n.Service.Name, ref, err)
+		}
+		opts.VolumesFrom[i] = id
+		if mode != "" {
+			opts.VolumesFrom[i] += ":" + mode
+		}
+	}
+	if old := extra[planner.LabelReplace]; old != "" && !w.RenewAnonVolumes {
+		// A recreated container keeps its predecessor's anonymous
+		// volumes (compose's behaviour; up -V renews them).
+		if c, err := w.e.Get(old); err == nil {
+			for _, m := range c.Config.Mounts {
+				if m.Type == "volume" && m.Anonymous {
+					if opts.ReuseVolumes == nil {
+						opts.ReuseVolumes = map[string]string{}
+					}
+					opts.ReuseVolumes[m.Target] = m.Name
+				}
+			}
+		}
+	}
 	if target, ok := strings.CutPrefix(opts.NetworkMode, "service:"); ok {
-		id, err := w.serviceContainer(n.Labels[planner.LabelProject], target)
+		id, err := w.serviceContainer(n.Labels[planner.LabelProject], target, false)
 		if err != nil {
 			return "", fmt.Errorf("service %q: network_mode %q: %w", n.Service.Name, opts.NetworkMode, err)
 		}
@@ -420,17 +297,14 @@ func (w *World) CreateContainer(ctx context.Context, n *planner.Node, name strin
 	if err != nil {
 		return "", fmt.Errorf("service %q: %w", n.Service.Name, worldErr(err))
 	}
-	if err := w.addUser(n, c.ID()); err != nil {
-		w.e.Remove(context.WithoutCancel(ctx), c.ID(), true)
-		return "", fmt.Errorf("service %q: %w", n.Service.Name, err)
-	}
 	return c.ID(), nil
 }
 
-// serviceContainer returns the ID of the first running container of a
-// project's service (compose's choice for service: namespaces).
-func (w *World) serviceContainer(project, service string) (string, error) {
-	cs, err := w.e.List(false)
+// serviceContainer returns the ID of the first container of a project's
+// service (compose's choice for service: namespaces and volumes_from),
+// running unless all.
+func (w *World) serviceContainer(project, service string, all bool) (string, error) {
+	cs, err := w.e.List(all)
 	if err != nil {
 		return "", err
 	}
@@ -446,7 +320,7 @@ func (w *World) serviceContainer(project, service string) (string, error) {
 		}
 	}
 	if best == "" {
-		return "", fmt.Errorf("service %q has no running container: %w", service, reconciler.ErrNotFound)
+		return "", fmt.Errorf("service %q has no container: %w", service, reconciler.ErrNotFound)
 	}
 	return best, nil
 }
@@ -468,10 +342,7 @@ func (w *World) StopContainer(ctx context.Context, id string, timeout *time.Dura
 
 // RemoveContainer removes a container that is not running.
 func (w *World) RemoveContainer(ctx context.Context, id string, removeAnonVolumes bool) error {
-	if err := w.e.Remove(ctx, id, false); err != nil {
-		return worldErr(err)
-	}
-	return w.dropUser(id)
+	return worldErr(w.e.RemoveWithVolumes(ctx, id, false, removeAnonVolumes))
 }
 
 // RenameContainer renames a container.
@@ -619,22 +490,44 @@ func CreateOptions(n *planner.Node, name string, extra map[string]string) (engin
 		so = append(so, oci.WithTmpfs(dest, optsList))
 	}
 	for _, m := range s.Volumes {
-		if m.Type == spec.MountTmpfs {
-			var o []string
-			if m.Tmpfs != nil && m.Tmpfs.Size > 0 {
-				o = append(o, "size="+strconv.FormatInt(m.Tmpfs.Size, 10))
-			}
-			if m.Tmpfs != nil && m.Tmpfs.Mode != 0 {
-				o = append(o, fmt.Sprintf("mode=%o", m.Tmpfs.Mode))
-			}
-			so = append(so, oci.WithTmpfs(m.Target, o))
+		if em, ok := EngineMount(m); ok {
+			opts.Mounts = append(opts.Mounts, em)
 		}
 	}
+	opts.VolumesFrom = s.VolumesFrom
 	opts.SpecOpts = so
 	if err := networkOptions(s, &opts); err != nil {
 		return opts, fmt.Errorf("service %q: %w", s.Name, err)
 	}
 	return opts, nil
+}
+
+// EngineMount maps a compose mount to the engine's; ok is false for the
+// types stack does not mount (warned about by spec).
+func EngineMount(m spec.Mount) (engine.Mount, bool) {
+	em := engine.Mount{Type: m.Type, Target: m.Target, ReadOnly: m.ReadOnly}
+	switch m.Type {
+	case spec.MountVolume:
+		em.Source = m.Name
+		if m.Source != "" && m.Name == "" {
+			em.Source = m.Source
+		}
+		if v := m.Volume; v != nil {
+			em.NoCopy, em.Subpath = v.NoCopy, v.Subpath
+		}
+	case spec.MountBind:
+		em.Source, em.CreateHostPath = m.Source, true
+		if b := m.Bind; b != nil {
+			em.CreateHostPath, em.Propagation = b.CreateHostPath, b.Propagation
+		}
+	case spec.MountTmpfs:
+		if t := m.Tmpfs; t != nil {
+			em.TmpfsSize, em.TmpfsMode = t.Size, t.Mode
+		}
+	default:
+		return em, false
+	}
+	return em, true
 }
 
 // networkOptions maps the service's networking: its networks (the service

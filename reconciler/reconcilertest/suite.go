@@ -445,7 +445,7 @@ func (s *suite) networked(command ...string) *planner.Plan {
 	svc := s.service("a", command...)
 	svc.NetworkMode = ""
 	svc.Networks = []spec.ServiceNetwork{{Key: "default", Name: planner.NetworkName(s.project, "default")}}
-	svc.Volumes = []spec.Mount{{Type: spec.MountVolume, Source: "data", Target: "/data"}}
+	svc.Volumes = []spec.Mount{{Type: spec.MountVolume, Source: "data", Name: planner.VolumeName(s.project, "data"), Target: "/data"}}
 	return s.plan(svc)
 }
 
