@@ -5,9 +5,13 @@ export PATH := $(dir $(GO)):$(PATH)
 export GOFLAGS := -buildvcs=false
 PKGS := ./...
 # Debian packages the tests and the demo need.
-APT_PKGS := busybox-static iproute2
+APT_PKGS := busybox-static iproute2 mmdebstrap postgresql-client
+# Images the integration tests build from Debian's packages, once per
+# machine (a rebuild takes a couple of minutes and ~400 MB of downloads).
+TEST_CACHE ?= /var/cache/stack-test
+PG_TAR := $(TEST_CACHE)/postgres-15.tar
 
-.PHONY: help build deps test test-unit test-integration lint bench demo clean-test
+.PHONY: help build deps test test-unit test-integration test-images lint bench demo clean-test
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -36,9 +40,22 @@ test-unit: ## unit tests: no root, seconds
 # every root-test skip into a failure. One package at a time (-p 1): the
 # leak checks compare machine-wide mounts, links and cgroups, which another
 # package's tests running alongside would disturb.
-test-integration: ## integration tests (root), in a private network namespace
+test-integration: test-images ## integration tests (root), in a private network namespace
 	@test "$$(id -u)" = 0 || { echo "test-integration needs root"; exit 1; }
-	unshare --net --fork -- sh -c 'ip link set lo up && STACK_TEST_ROOT=1 $(GO) test -p 1 -count=1 -timeout 20m $(PKGS)'
+	unshare --net --fork -- sh -c 'ip link set lo up && STACK_TEST_ROOT=1 STACK_TEST_POSTGRES_TAR=$(PG_TAR) $(GO) test -p 1 -count=1 -timeout 20m $(PKGS)'
+
+test-images: $(PG_TAR) ## build the test images from Debian's packages (cached in TEST_CACHE)
+
+# PostgreSQL 15 from Debian bookworm, without the cluster its package makes
+# (the tests make their own in a volume).
+$(PG_TAR):
+	@mkdir -p $(TEST_CACHE)
+	mmdebstrap --quiet --variant=essential --include=postgresql-15 \
+		--dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+		--dpkgopt='path-exclude=/usr/share/locale/*' \
+		--customize-hook='rm -rf "$$1"/var/lib/postgresql/15 "$$1"/etc/postgresql/15/main' \
+		bookworm $(TEST_CACHE)/partial-postgres.tar
+	mv $(TEST_CACHE)/partial-postgres.tar $@
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -54,7 +71,7 @@ bench: deps ## benchmarks (root), in a private network namespace
 	unshare --net --fork -- sh -c 'ip link set lo up && export STACK_TEST_ROOT=1 && \
 		$(GO) test -run "^$$" -bench . -benchtime 200x -count 1 ./engine/ && \
 		$(GO) test -run "^$$" -bench . -benchtime 5x -count 1 ./reconciler/live/ && \
-		$(GO) test -run "^$$" -bench . -count 1 ./engine/logs/ ./engine/image/ ./engine/cgroups/ ./network/dns/ ./network/link/ ./network/firewall/'
+		$(GO) test -run "^$$" -bench . -count 1 ./engine/logs/ ./engine/image/ ./engine/cgroups/ ./network/dns/ ./network/link/ ./network/firewall/ ./volume/copyup/ ./engine/archive/'
 
 demo: deps build ## build the demo image from Debian's busybox-static and run the demo
 	./examples/demo.sh

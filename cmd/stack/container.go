@@ -721,7 +721,8 @@ func runContainer(cmd *cobra.Command, g *globals, f *createFlags, detach bool, a
 
 // removeQuietly removes a container that may already be gone.
 func removeQuietly(e *engine.Engine, id string, stderr io.Writer) {
-	err := e.Remove(context.Background(), id, true)
+	// like docker run --rm, its anonymous volumes go with it
+	err := e.RemoveWithVolumes(context.Background(), id, true, true)
 	if err != nil && !errors.Is(err, engine.ErrNotFound) {
 		fmt.Fprintf(stderr, "stack: %v\n", err)
 	}

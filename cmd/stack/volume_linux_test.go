@@ -215,6 +215,11 @@ func TestVolumeCLI(t *testing.T) {
 	c.ok("container", "rm", "box")
 	c.ok("volume", "rm", "v1")
 	c.ok("container", "run", "--rm", "-v", "/anon", "busybox:cli", "true")
+	if out := c.ok("volume", "ls", "-q"); strings.TrimSpace(out) != "v2" {
+		t.Errorf("run --rm left its anonymous volume: %q", out)
+	}
+	c.ok("container", "create", "-v", "/anon", "busybox:cli", "true")
+	c.ok("container", "prune", "-f")
 	if out := c.ok("volume", "prune", "-f"); !strings.Contains(out, "Total reclaimed space") {
 		t.Errorf("volume prune: %q", out)
 	}
