@@ -218,6 +218,21 @@ func TestVolumeCLI(t *testing.T) {
 	if out := c.ok("volume", "ls", "-q"); strings.TrimSpace(out) != "v2" {
 		t.Errorf("run --rm left its anonymous volume: %q", out)
 	}
+	// driver_opts: a tmpfs volume of 1 MiB
+	c.ok("volume", "create", "--opt", "type=tmpfs", "--opt", "device=tmpfs", "--opt", "o=size=1m", "tv")
+	if out := c.ok("container", "run", "--rm", "-v", "tv:/t", "busybox:cli", "sh", "-c", "df -k /t | tail -1"); !strings.Contains(out, " 1024 ") {
+		t.Errorf("a tmpfs volume of 1m: df says %q", out)
+	}
+	c.ok("volume", "rm", "tv")
+	c.ok("container", "run", "-d", "--rm", "--name", "gone", "-v", "/anon", "busybox:cli", "true")
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if out := c.ok("container", "ls", "-a", "--format", "{{.Names}}"); !strings.Contains(out, "gone") {
+			break
+		}
+	}
+	if out := c.ok("volume", "ls", "-q"); strings.TrimSpace(out) != "v2" {
+		t.Errorf("a detached run --rm left its anonymous volume: %q", out)
+	}
 	c.ok("container", "create", "-v", "/anon", "busybox:cli", "true")
 	c.ok("container", "prune", "-f")
 	if out := c.ok("volume", "prune", "-f"); !strings.Contains(out, "Total reclaimed space") {

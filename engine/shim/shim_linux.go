@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -26,6 +27,7 @@ import (
 	"stack/engine/ipc"
 	"stack/engine/logs"
 	"stack/engine/state"
+	"stack/volume"
 )
 
 // Descriptor inherited from the starting command: the ready pipe.
@@ -700,6 +702,49 @@ func (s *shim) cleanup(l *net.UnixListener) {
 	if s.cfg.AutoRemove {
 		os.RemoveAll(s.p.Dir)
 		os.RemoveAll(s.p.RunDir)
+		s.removeAnonymousVolumes()
+	}
+}
+
+// removeAnonymousVolumes removes, for a --rm container, its anonymous
+// volumes that no other container mounts (docker run --rm's behaviour);
+// named volumes are never touched.
+func (s *shim) removeAnonymousVolumes() {
+	var names []string
+	for _, m := range s.cfg.Mounts {
+		if m.Type == "volume" && m.Anonymous {
+			names = append(names, m.Name)
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	containers := filepath.Dir(s.p.Dir) // ROOT/containers
+	used := map[string]bool{}
+	ents, _ := os.ReadDir(containers)
+	for _, e := range ents {
+		if e.Name() == s.cfg.ID || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		c, err := container.LoadConfig(container.Paths{Dir: filepath.Join(containers, e.Name()), ID: e.Name()})
+		if err != nil {
+			continue
+		}
+		for _, m := range c.Mounts {
+			used[m.Name] = true
+		}
+	}
+	vols, err := volume.Open(filepath.Join(filepath.Dir(containers), "volumes"))
+	if err != nil {
+		s.log.Warn("remove anonymous volumes", "err", err)
+		return
+	}
+	for _, n := range names {
+		if !used[n] {
+			if err := vols.Remove(n); err != nil {
+				s.log.Warn("remove anonymous volume", "name", n, "err", err)
+			}
+		}
 	}
 }
 
