@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -114,34 +115,86 @@ func (s *shim) joinNetNS(id string) error {
 	return nil
 }
 
-// setupNetwork prepares the container's network before its first run.
-func (s *shim) setupNetwork() error {
-	cfg := s.cfg
-	if id, ok := container.NetworkContainer(cfg.NetworkMode); ok {
-		return s.joinNetNS(id)
+// enterNetwork puts the spawn thread in the container's network namespace
+// (its own, made now, or another container's), before any init is forked.
+func (s *shim) enterNetwork() error {
+	if id, ok := container.NetworkContainer(s.cfg.NetworkMode); ok {
+		if err := s.joinNetNS(id); err != nil {
+			return &netError{&startError{step: "network namespace", err: err}}
+		}
+		return nil
 	}
-	if cfg.NetworkMode != container.NetworkBridge {
+	if s.cfg.NetworkMode != container.NetworkBridge {
 		return nil
 	}
 	if err := s.enterOwnNetNS(); err != nil {
-		return &startError{step: "network namespace", err: err}
+		return &netError{&startError{step: "network namespace", err: err}}
+	}
+	return nil
+}
+
+// netError is a failed network set-up: docker's 125, not the program's.
+type netError struct{ err error }
+
+func (e *netError) Error() string { return e.err.Error() }
+func (e *netError) Unwrap() error { return e.err }
+
+// startNetwork sets the container's network up in the background, while
+// the init starts; waitNetwork, called before the init may run the
+// container's program, returns the outcome.
+func (s *shim) startNetwork() {
+	s.netDone = make(chan struct{})
+	go func() {
+		defer close(s.netDone)
+		if err := s.setupNetwork(); err != nil {
+			s.netErr = &netError{err}
+		}
+	}()
+}
+
+func (s *shim) waitNetwork() error {
+	if s.netDone == nil {
+		return nil
+	}
+	<-s.netDone
+	return s.netErr
+}
+
+// setupNetwork attaches the veths, serves DNS, publishes the ports and
+// writes the DNS records, in the namespace enterNetwork made.
+func (s *shim) setupNetwork() error {
+	cfg := s.cfg
+	if cfg.NetworkMode != container.NetworkBridge {
+		return nil
 	}
 	fd := int(s.net.ns.Fd())
 	s.net.mu.Lock()
 	defer s.net.mu.Unlock()
+	t0 := time.Now()
+	defer func() { s.log.Debug("network set up", "took", time.Since(t0)) }()
+	// The DNS server's sockets and redirect, and the veths, are made at
+	// once: each costs milliseconds, mostly in the kernel.
+	dnsErr := make(chan error, 1)
+	go func() { dnsErr <- s.serveDNS(fd) }()
 	s.net.attached = map[string]attachment{}
+	var err error
 	for _, ep := range cfg.Endpoints {
-		if err := s.attachEndpoint(ep); err != nil {
-			return &startError{step: "network " + ep.NetworkName, err: err}
+		if err = s.attachEndpoint(ep); err != nil {
+			err = &startError{step: "network " + ep.NetworkName, err: err}
+			break
 		}
 	}
-	if len(cfg.Endpoints) == 0 {
-		if err := link.LoopbackUp(fd); err != nil {
-			return &startError{step: "network", err: err}
+	s.log.Debug("veths attached", "took", time.Since(t0))
+	if err == nil && len(cfg.Endpoints) == 0 {
+		if err = link.LoopbackUp(fd); err != nil {
+			err = &startError{step: "network", err: err}
 		}
 	}
-	if err := s.serveDNS(fd); err != nil {
-		return &startError{step: "dns", err: err}
+	if derr := <-dnsErr; err == nil && derr != nil {
+		err = &startError{step: "dns", err: derr}
+	}
+	if err != nil {
+		return err
 	}
 	if primary, ok := primaryEndpoint(cfg.Endpoints); ok {
 		if err := s.publishPorts(primary.Address.Addr()); err != nil {
@@ -307,6 +360,11 @@ func recordNames(cfg *container.Config, ep container.Endpoint) []string {
 func (s *shim) serveDNS(fd int) error {
 	var udp net.PacketConn
 	var tcp net.Listener
+	// 127.0.0.11 is an address of lo once it is up (Attach, running at
+	// the same time, brings it up too).
+	if err := link.LoopbackUp(fd); err != nil {
+		return err
+	}
 	err := link.Do(fd, func() error {
 		var err error
 		if udp, err = net.ListenPacket("udp4", "127.0.0.11:0"); err != nil {
@@ -444,6 +502,7 @@ func reservePort(p container.PortBinding) (*os.File, container.PortBinding, erro
 // teardownNetwork undoes setupNetwork, records first so that no one is
 // sent to an address that is going away.
 func (s *shim) teardownNetwork() {
+	s.waitNetwork() // a set-up still running finishes first
 	s.net.mu.Lock()
 	defer s.net.mu.Unlock()
 	for _, a := range s.net.attached {

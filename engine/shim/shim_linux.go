@@ -70,6 +70,10 @@ type shim struct {
 
 	logw *logs.Writer
 	net  netState
+	// netDone is closed when the network set-up that runs alongside the
+	// first start is over; netErr is its failure.
+	netDone chan struct{}
+	netErr  error
 
 	// spawn runs functions on the one OS thread that starts every init:
 	// Pdeathsig fires when the thread that forked the child exits, so that
@@ -179,12 +183,13 @@ func (s *shim) run(ready *os.File) int {
 	s.st.ManualStop = false
 	s.st.RestartCount = 0
 	s.mu.Unlock()
-	if err := s.setupNetwork(); err != nil {
+	if err := s.enterNetwork(); err != nil {
 		s.finish(-1, 125, false, err.Error())
 		s.cleanup(l)
 		s.report(ready, readyFromErr(err, 125))
 		return 0
 	}
+	s.startNetwork()
 	s.log.Debug("launching")
 	r, err := s.launch(pre)
 	pre = nil // launch used or aborted it
@@ -458,6 +463,11 @@ func (s *shim) startInit(cgc <-chan cgResult, pre *forked) (*runState, cgroups.M
 		Upper:    s.p.Upper(),
 		Work:     s.p.Work(),
 		CgroupV1: cgroupV1Mounts(),
+	}
+	// The init runs the container's program once it has the config:
+	// the network must be ready by then.
+	if err := s.waitNetwork(); err != nil {
+		return fail(err)
 	}
 	if err := conn.Send(initproc.Message{Type: initproc.MsgConfig, Config: cfg}); err != nil {
 		return fail(&startError{step: "send config", err: err})
@@ -774,6 +784,10 @@ func readyFromErr(err error, code int) Ready {
 // startExitCode maps a failed start to the code docker reports: 127 for a
 // program that does not exist, 126 for one that cannot be run, else 128.
 func startExitCode(err error) int {
+	var ne *netError
+	if errors.As(err, &ne) {
+		return 125
+	}
 	msg := err.Error()
 	switch {
 	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory") && strings.HasPrefix(msg, "exec"):
