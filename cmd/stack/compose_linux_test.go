@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -334,4 +335,87 @@ services:
 		t.Errorf("after restart: %+v", ps)
 	}
 	run.must(t, "down")
+}
+
+// TestComposeLogsFollowAcrossRecreate: `logs -f` goes on with the new
+// container when up recreates a service, as compose's does.
+func TestComposeLogsFollowAcrossRecreate(t *testing.T) {
+	c := newCLI(t)
+	yaml := func(v string) string {
+		return "name: follow\nservices:\n  talker:\n    image: busybox:cli\n    environment: [V=" + v + "]\n    command: [\"sh\", \"-c\", \"echo talking $$V; exec sleep 1000\"]\n"
+	}
+	file, run := c.project(yaml("one"))
+	run.must(t, "up", "-d")
+	defer run.must(t, "down")
+	cmd := c.cmd("-f", file, "logs", "-f", "--no-color")
+	var out syncBuffer
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	waitFor := func(s string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if strings.Contains(out.String(), s) {
+				return
+			}
+		}
+		t.Fatalf("logs -f never showed %q; it showed:\n%s", s, out.String())
+	}
+	waitFor("talking one")
+	run = c.rewrite(file, yaml("two"))
+	run.must(t, "up", "-d")
+	waitFor("talking two")
+	if cmd.ProcessState != nil {
+		t.Errorf("logs -f ended at the recreate")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestComposeUpDepsFlags: up --no-deps SERVICE leaves a changed dependency
+// alone; --always-recreate-deps recreates an unchanged one.
+func TestComposeUpDepsFlags(t *testing.T) {
+	c := newCLI(t)
+	yaml := func(v string) string {
+		return "name: deps\nservices:\n  db:\n    image: busybox:cli\n    environment: [V=" + v + "]\n    command: [\"sleep\", \"1000\"]\n  web:\n    image: busybox:cli\n    command: [\"sleep\", \"1000\"]\n    depends_on: [db]\n"
+	}
+	file, run := c.project(yaml("one"))
+	run.must(t, "up", "-d")
+	defer run.must(t, "down")
+	ids := func() map[string]string {
+		m := map[string]string{}
+		for _, e := range c.ps(run, "-a") {
+			m[e.Service] = e.ID
+		}
+		return m
+	}
+	before := ids()
+	run = c.rewrite(file, yaml("two"))
+	run.must(t, "up", "-d", "--no-deps", "web")
+	if after := ids(); after["db"] != before["db"] || after["web"] != before["web"] {
+		t.Errorf("up --no-deps web touched something: before %v after %v", before, after)
+	}
+	run = c.rewrite(file, yaml("one"))
+	run.must(t, "up", "-d", "--always-recreate-deps", "web")
+	if after := ids(); after["db"] == before["db"] {
+		t.Errorf("up --always-recreate-deps web kept db %s", after["db"])
+	}
 }
