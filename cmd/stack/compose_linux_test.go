@@ -419,3 +419,84 @@ func TestComposeUpDepsFlags(t *testing.T) {
 		t.Errorf("up --always-recreate-deps web kept db %s", after["db"])
 	}
 }
+
+// TestComposeDownChainOneGrace: down of a 3-level chain whose programs
+// ignore SIGTERM kills each level as soon as its dependents are gone, so
+// the three are killed within one grace period, not one after another.
+func TestComposeDownChainOneGrace(t *testing.T) {
+	c := newCLI(t)
+	svc := func(name, dep string) string {
+		s := "  " + name + ":\n    image: busybox:cli\n    command: [\"sh\", \"-c\", \"trap '' TERM; while true; do sleep 1; done\"]\n    stop_grace_period: 2s\n"
+		if dep != "" {
+			s += "    depends_on: [" + dep + "]\n"
+		}
+		return s
+	}
+	_, run := c.project("name: chain\nservices:\n" + svc("db", "") + svc("app", "db") + svc("web", "app"))
+	run.must(t, "up", "-d")
+	run.must(t, "stop")
+	var finished []time.Time
+	for _, name := range []string{"chain-db-1", "chain-app-1", "chain-web-1"} {
+		var info []struct{ State struct{ FinishedAt time.Time } }
+		if err := json.Unmarshal([]byte(c.ok("container", "inspect", name)), &info); err != nil || len(info) != 1 {
+			t.Fatalf("inspect %s: %v", name, err)
+		}
+		finished = append(finished, info[0].State.FinishedAt)
+	}
+	// web (the top) is killed after its 2 s grace; db would be 4 s later if
+	// each level waited for its own grace period after the one above.
+	if spread := finished[0].Sub(finished[2]); spread < 0 || spread > 3*time.Second {
+		t.Errorf("db was killed %v after web, want within one grace period (2s) and not before it", spread)
+	}
+	run.must(t, "down")
+}
+
+// TestComposeAttachedSecondCtrlC: a second Ctrl-C kills what the first is
+// stopping gracefully, as compose's.
+func TestComposeAttachedSecondCtrlC(t *testing.T) {
+	c := newCLI(t)
+	file, run := c.project(`
+name: twice
+services:
+  stubborn:
+    image: busybox:cli
+    command: ["sh", "-c", "trap '' TERM; echo ready; while true; do sleep 1; done"]
+`)
+	cmd := c.cmd("-f", file, "up", "--no-color")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	buf := make([]byte, 4096)
+	var seen strings.Builder
+	for !strings.Contains(seen.String(), "| ready") {
+		n, err := stdout.Read(buf)
+		if err != nil {
+			t.Fatalf("up's output ended early: %q (%v)", seen.String(), err)
+		}
+		seen.Write(buf[:n])
+	}
+	go io.Copy(io.Discard, stdout)
+	cmd.Process.Signal(os.Interrupt)
+	time.Sleep(300 * time.Millisecond)
+	second := time.Now()
+	cmd.Process.Signal(os.Interrupt)
+	cmd.Wait()
+	var info []struct {
+		State struct {
+			ExitCode   int
+			FinishedAt time.Time
+		}
+	}
+	if err := json.Unmarshal([]byte(c.ok("container", "inspect", "twice-stubborn-1")), &info); err != nil || len(info) != 1 {
+		t.Fatalf("inspect: %v", err)
+	}
+	if st := info[0].State; st.ExitCode != 137 || st.FinishedAt.Sub(second) > 5*time.Second {
+		t.Errorf("after a second Ctrl-C: exit %d at %v after it, want 137 (killed) at once", st.ExitCode, st.FinishedAt.Sub(second))
+	}
+	run.must(t, "down")
+}
