@@ -437,7 +437,9 @@ func TestComposeDownChainOneGrace(t *testing.T) {
 	run.must(t, "stop")
 	var finished []time.Time
 	for _, name := range []string{"chain-db-1", "chain-app-1", "chain-web-1"} {
-		var info []struct{ State struct{ FinishedAt time.Time } }
+		var info []struct {
+			State struct{ FinishedAt time.Time }
+		}
 		if err := json.Unmarshal([]byte(c.ok("container", "inspect", name)), &info); err != nil || len(info) != 1 {
 			t.Fatalf("inspect %s: %v", name, err)
 		}
