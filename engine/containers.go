@@ -136,6 +136,32 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (*Container, er
 	if err := checkPorts(opts.Ports); err != nil {
 		return nil, err
 	}
+	// Everything that can be refused is, before anything is made
+	// (addresses, volumes, bind sources).
+	stopSignal := opts.StopSignal
+	if stopSignal == "" {
+		stopSignal = ic.StopSignal
+	}
+	if stopSignal != "" {
+		if _, err := oci.ParseSignal(stopSignal); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Restart.Name == "" {
+		opts.Restart.Name = "no"
+	}
+	switch opts.Restart.Name {
+	case "no", "always", "unless-stopped", "on-failure":
+	default:
+		return nil, fmt.Errorf("invalid restart policy %q: %w", opts.Restart.Name, ErrInvalid)
+	}
+	hc, err := resolveHealthcheck(img.Healthcheck, opts.Healthcheck)
+	if err != nil {
+		return nil, err
+	}
+	if opts.AutoRemove && opts.Restart.Name != "no" {
+		return nil, fmt.Errorf("conflicting options: cannot specify both --restart and --rm: %w", ErrInvalid)
+	}
 	// The lock covers the address allocation too: sweepAllocations must
 	// not take a new container's address for a leftover's.
 	lock, err := e.lock()
@@ -143,6 +169,12 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (*Container, er
 		return nil, err
 	}
 	defer lock.Unlock()
+	e.sweep()
+	if opts.Name == "" {
+		opts.Name = e.freeName()
+	} else if other, err := e.lookupName(opts.Name); err == nil {
+		return nil, fmt.Errorf("the container name %q is already in use by container %q; remove or rename that container to be able to reuse that name: %w", "/"+opts.Name, other, ErrExists)
+	}
 	nw, err := e.resolveNetworking(id, hostname, &opts)
 	if err != nil {
 		return nil, err
@@ -186,30 +218,6 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (*Container, er
 	if err != nil {
 		return nil, err
 	}
-	stopSignal := opts.StopSignal
-	if stopSignal == "" {
-		stopSignal = ic.StopSignal
-	}
-	if stopSignal != "" {
-		if _, err := oci.ParseSignal(stopSignal); err != nil {
-			return nil, err
-		}
-	}
-	if opts.Restart.Name == "" {
-		opts.Restart.Name = "no"
-	}
-	switch opts.Restart.Name {
-	case "no", "always", "unless-stopped", "on-failure":
-	default:
-		return nil, fmt.Errorf("invalid restart policy %q: %w", opts.Restart.Name, ErrInvalid)
-	}
-	hc, err := resolveHealthcheck(img.Healthcheck, opts.Healthcheck)
-	if err != nil {
-		return nil, err
-	}
-	if opts.AutoRemove && opts.Restart.Name != "no" {
-		return nil, fmt.Errorf("conflicting options: cannot specify both --restart and --rm: %w", ErrInvalid)
-	}
 	cfg := &container.Config{
 		ID:          id,
 		Name:        opts.Name,
@@ -237,12 +245,6 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (*Container, er
 		Mounts:       mt.mounts,
 	}
 
-	e.sweep()
-	if cfg.Name == "" {
-		cfg.Name = e.freeName()
-	} else if other, err := e.lookupName(cfg.Name); err == nil {
-		return nil, fmt.Errorf("the container name %q is already in use by container %q; remove or rename that container to be able to reuse that name: %w", "/"+cfg.Name, other, ErrExists)
-	}
 	if err := e.writeNew(p, cfg, hostname, nw); err != nil {
 		return nil, fmt.Errorf("create container %q: %w", cfg.Name, err)
 	}
@@ -288,6 +290,7 @@ func (e *Engine) writeNew(p container.Paths, cfg *container.Config, hostname str
 // being laid out (.tmp-ID) or being deleted (.rm-ID). No other command can
 // be writing one: the caller holds the root's lock.
 func (e *Engine) sweep() {
+	e.sweepCopyMounts()
 	ents, err := os.ReadDir(e.root.ContainersDir())
 	if err != nil {
 		return

@@ -16,6 +16,7 @@ import (
 	"stack/engine/archive"
 	"stack/engine/container"
 	"stack/engine/rootfs"
+	"stack/engine/state"
 )
 
 // The container side of `stack cp`: a tar stream of a path in a
@@ -66,7 +67,19 @@ func (e *Engine) withRoot(ref string, fn func(root *os.File) error) error {
 		// it stopped meanwhile: mount it
 	}
 	p := e.paths(c.Config.ID)
-	dir, err := os.MkdirTemp(e.root.RunDir, "cp-")
+	// Hold the shim's lock while the root is mounted here: a start waits
+	// (its overlay would share the upper and work directories).
+	if err := os.MkdirAll(p.RunDir, 0o700); err != nil {
+		return err
+	}
+	lock, err := state.TryLock(p.ShimLock())
+	if err != nil {
+		return fmt.Errorf("container %q is starting or running: %w", c.Config.Name, err)
+	}
+	defer lock.Unlock()
+	// The directory names this process, so that a command that finds it
+	// after a crash knows nobody uses it (sweepCopyMounts).
+	dir, err := os.MkdirTemp(e.root.RunDir, fmt.Sprintf("cp-%d-", os.Getpid()))
 	if err != nil {
 		return err
 	}
@@ -87,6 +100,24 @@ func (e *Engine) withRoot(ref string, fn func(root *os.File) error) error {
 		return fmt.Errorf("container %q: %w", c.Config.Name, err)
 	}
 	return fn(root)
+}
+
+// sweepCopyMounts unmounts and removes what a cp killed while it had a
+// stopped container's root mounted left: cp-PID-* directories whose
+// process is gone.
+func (e *Engine) sweepCopyMounts() {
+	dirs, _ := filepath.Glob(filepath.Join(e.root.RunDir, "cp-*-*"))
+	for _, d := range dirs {
+		var pid int
+		if _, err := fmt.Sscanf(filepath.Base(d), "cp-%d-", &pid); err != nil || pid <= 0 {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			continue // still copying (or the pid was reused: next time)
+		}
+		unix.Unmount(d, unix.MNT_DETACH)
+		os.Remove(d)
+	}
 }
 
 // mountInto binds a stopped container's volumes and binds into root, the
@@ -120,9 +151,13 @@ func mountInto(root *os.File, mounts []container.Mount) error {
 			return fmt.Errorf("mount %s: %w", m.Target, err)
 		}
 		if m.ReadOnly {
-			if t, err := rootfs.OpenInRoot(root, m.Target, unix.O_PATH); err == nil {
-				rootfs.Mount("", rootfs.ProcPath(t), "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, "")
+			t, err := rootfs.OpenInRoot(root, m.Target, unix.O_PATH)
+			if err == nil {
+				err = rootfs.Mount("", rootfs.ProcPath(t), "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, "")
 				t.Close()
+			}
+			if err != nil {
+				return fmt.Errorf("mount %s read-only: %w", m.Target, err)
 			}
 		}
 	}

@@ -65,13 +65,24 @@ func (e *Engine) ensureNetwork(n *network.Network) error {
 }
 
 // dropNetwork removes a network's rules, bridge, records and DNS records.
+// The record goes last, and only once the rest is gone, so that a failure
+// can be retried.
 func (e *Engine) dropNetwork(n *network.Network) error {
-	return errors.Join(
-		firewall.RemoveNetwork(n.Bridge),
-		link.DeleteBridge(n.Bridge),
-		os.RemoveAll(e.dnsDir(n.ID)),
-		e.Nets.Remove(n.ID),
-	)
+	if err := errors.Join(firewall.RemoveNetwork(n.Bridge), link.DeleteBridge(n.Bridge), os.RemoveAll(e.dnsDir(n.ID))); err != nil {
+		return err
+	}
+	return e.Nets.Remove(n.ID)
+}
+
+// primaryEndpoint is the first endpoint with outbound access (the shim's
+// choice for the default route and the published ports).
+func primaryEndpoint(eps []container.Endpoint) (container.Endpoint, bool) {
+	for _, ep := range eps {
+		if !ep.Internal {
+			return ep, true
+		}
+	}
+	return container.Endpoint{}, false
 }
 
 // Network finds a network by name, ID or unique ID prefix.
@@ -95,6 +106,12 @@ func (e *Engine) NetworkContainers(id string) ([]*Container, error) {
 // "has active endpoints"); stopped containers lose their endpoint on it and
 // cannot start until it exists again.
 func (e *Engine) RemoveNetwork(ctx context.Context, ref string) error {
+	// Under the lock: no container is given an address on it meanwhile.
+	lock, err := e.lock()
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
 	n, err := e.Nets.Get(ref)
 	if err != nil {
 		return err
@@ -456,12 +473,20 @@ func (e *Engine) Disconnect(ctx context.Context, ref, netRef string, force bool)
 		return fmt.Errorf("container %s is not connected to network %s: %w", cfg.Name, netRef, ErrNotFound)
 	}
 	ep := cfg.Endpoints[i]
+	running := isRunning(c.State.Status)
+	if primary, ok := primaryEndpoint(cfg.Endpoints); running && ok && primary.NetworkID == ep.NetworkID {
+		// Its default route and published ports lead through this one.
+		return fmt.Errorf("cannot disconnect running container %s from %s, the network of its default route and published ports: stop it first: %w", cfg.Name, ep.NetworkName, ErrInUse)
+	}
+	old := slices.Clone(cfg.Endpoints)
 	cfg.Endpoints = slices.Delete(cfg.Endpoints, i, i+1)
 	if err := container.SaveConfig(e.paths(cfg.ID), cfg); err != nil {
 		return err
 	}
-	if isRunning(c.State.Status) {
+	if running {
 		if err := e.syncNetwork(c); err != nil && !force {
+			cfg.Endpoints = old
+			container.SaveConfig(e.paths(cfg.ID), cfg)
 			return fmt.Errorf("disconnect container %s from network %s: %w", cfg.Name, ep.NetworkName, err)
 		}
 	}

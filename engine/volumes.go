@@ -48,6 +48,11 @@ const labelAnonymous = "com.docker.volume.anonymous"
 // content at the mount point before mounting it (see initproc).
 const optCopyUp = "stack.copyup" // initproc.OptCopyUp
 
+// Init's mount option naming the directory a bind's source must resolve
+// beneath, without symlinks (a volume's subpath, which a container may
+// have made a symlink): see initproc.OptBeneath.
+const optBeneath = "stack.beneath="
+
 // mounting is a new container's mounts, resolved at create.
 type mounting struct {
 	mounts   []container.Mount
@@ -71,7 +76,7 @@ func (e *Engine) resolveMounts(opts *CreateOptions, imageVolumes map[string]stru
 	}()
 	taken := map[string]bool{}
 	var specMounts []specs.Mount
-	add := func(m container.Mount, copyUp bool) {
+	add := func(m container.Mount, copyUp bool, beneath string) {
 		taken[m.Target] = true
 		mt.mounts = append(mt.mounts, m)
 		o := []string{"rbind"}
@@ -81,6 +86,9 @@ func (e *Engine) resolveMounts(opts *CreateOptions, imageVolumes map[string]stru
 		o = append(o, cmpOr(m.Propagation, "rprivate"))
 		if copyUp {
 			o = append(o, optCopyUp)
+		}
+		if beneath != "" {
+			o = append(o, optBeneath+beneath)
 		}
 		specMounts = append(specMounts, specs.Mount{Destination: m.Target, Type: "bind", Source: m.Source, Options: o})
 	}
@@ -125,7 +133,11 @@ func (e *Engine) resolveMounts(opts *CreateOptions, imageVolumes map[string]stru
 				}
 				src = filepath.Join(v.Mountpoint, m.Subpath)
 			}
-			add(container.Mount{Type: "volume", Name: v.Name, Source: src, Target: m.Target, ReadOnly: m.ReadOnly, Anonymous: v.Anonymous}, !m.NoCopy && m.Subpath == "")
+			beneath := ""
+			if m.Subpath != "" {
+				beneath = v.Mountpoint // the init resolves the subpath inside it
+			}
+			add(container.Mount{Type: "volume", Name: v.Name, Source: src, Target: m.Target, ReadOnly: m.ReadOnly, Anonymous: v.Anonymous}, !m.NoCopy && m.Subpath == "", beneath)
 		case "bind":
 			if !filepath.IsAbs(m.Source) {
 				return nil, fmt.Errorf("invalid bind source %q for %s: not an absolute path: %w", m.Source, m.Target, ErrInvalid)
@@ -145,7 +157,7 @@ func (e *Engine) resolveMounts(opts *CreateOptions, imageVolumes map[string]stru
 			default:
 				return nil, fmt.Errorf("invalid bind propagation %q for %s: %w", m.Propagation, m.Target, ErrInvalid)
 			}
-			add(container.Mount{Type: "bind", Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly, Propagation: m.Propagation}, false)
+			add(container.Mount{Type: "bind", Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly, Propagation: m.Propagation}, false, "")
 		case "tmpfs":
 			taken[m.Target] = true
 			var o []string
@@ -183,7 +195,7 @@ func (e *Engine) resolveMounts(opts *CreateOptions, imageVolumes map[string]stru
 				m.ReadOnly = false
 			}
 			m.Anonymous = false // the other container's, not removed with this one
-			add(m, false)
+			add(m, false, "")
 		}
 	}
 	for _, target := range slices.Sorted(maps.Keys(imageVolumes)) {
@@ -195,7 +207,7 @@ func (e *Engine) resolveMounts(opts *CreateOptions, imageVolumes map[string]stru
 		if err != nil {
 			return nil, fmt.Errorf("image volume %s: %w", target, err)
 		}
-		add(container.Mount{Type: "volume", Name: v.Name, Source: v.Mountpoint, Target: target, Anonymous: true}, true)
+		add(container.Mount{Type: "volume", Name: v.Name, Source: v.Mountpoint, Target: target, Anonymous: true}, true, "")
 	}
 	if len(specMounts) > 0 {
 		mt.specOpts = append(mt.specOpts, oci.WithMounts(specMounts))

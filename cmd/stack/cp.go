@@ -150,10 +150,10 @@ func pipe(produce func(io.Writer) error, consume func(io.Reader) error) error {
 	err := consume(pr)
 	pr.CloseWithError(errors.New("stopped reading"))
 	perr := <-errc
-	if perr != nil {
-		return perr
+	if err != nil {
+		return err // the producer's error is then only "stopped reading"
 	}
-	return err
+	return perr
 }
 
 func hostRoot() (*os.File, error) {

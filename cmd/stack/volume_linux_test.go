@@ -218,6 +218,18 @@ func TestVolumeCLI(t *testing.T) {
 	if out := c.ok("volume", "ls", "-q"); strings.TrimSpace(out) != "v2" {
 		t.Errorf("run --rm left its anonymous volume: %q", out)
 	}
+	// a subpath that a container made a symlink to / does not reach the host
+	c.ok("volume", "create", "sp")
+	c.ok("container", "run", "--rm", "-v", "sp:/v", "busybox:cli", "sh", "-c", "mkdir /v/ok && echo in > /v/ok/f && ln -s / /v/x")
+	if out := c.ok("container", "run", "--rm", "--mount", "type=volume,source=sp,target=/m,volume-subpath=ok", "busybox:cli", "cat", "/m/f"); out != "in\n" {
+		t.Errorf("volume subpath: %q", out)
+	}
+	if out, errOut, code := c.exec("container", "run", "--rm", "--mount", "type=volume,source=sp,target=/m,volume-subpath=x", "busybox:cli", "ls", "/m"); code == 0 {
+		t.Errorf("a subpath through a symlink to / was mounted: %s", out)
+	} else if !strings.Contains(errOut, "subpath") {
+		t.Errorf("a subpath through a symlink: %s", errOut)
+	}
+	c.ok("volume", "rm", "sp")
 	// driver_opts: a tmpfs volume of 1 MiB
 	c.ok("volume", "create", "--opt", "type=tmpfs", "--opt", "device=tmpfs", "--opt", "o=size=1m", "tv")
 	if out := c.ok("container", "run", "--rm", "-v", "tv:/t", "busybox:cli", "sh", "-c", "df -k /t | tail -1"); !strings.Contains(out, " 1024 ") {

@@ -188,12 +188,34 @@ func (in *initState) mountAll(mounts []specs.Mount) error {
 // point, as docker does the first time a named volume is mounted.
 const OptCopyUp = "stack.copyup"
 
+// OptBeneath, followed by a directory, asks that a bind's source resolve
+// inside that directory without following any symlink: a volume's subpath,
+// which a container sharing the volume may have replaced by a symlink to
+// the host's /.
+const OptBeneath = "stack.beneath="
+
 func (in *initState) mountOne(root *os.File, m specs.Mount) error {
 	copyUp := slices.Contains(m.Options, OptCopyUp)
-	flags, prop, data := mountFlags(slices.DeleteFunc(slices.Clone(m.Options), func(o string) bool { return o == OptCopyUp }))
+	var beneath string
+	opts := slices.DeleteFunc(slices.Clone(m.Options), func(o string) bool {
+		if d, ok := strings.CutPrefix(o, OptBeneath); ok {
+			beneath = d
+			return true
+		}
+		return o == OptCopyUp
+	})
+	flags, prop, data := mountFlags(opts)
 	isBind := flags&unix.MS_BIND != 0 || m.Type == "bind"
 	var target *os.File
 	var err error
+	if beneath != "" {
+		src, err := openBeneath(beneath, m.Source)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		m.Source = rootfs.ProcPath(src)
+	}
 	if copyUp && isBind {
 		// Before the mount hides it: the image's directory, if any.
 		if src, err := rootfs.OpenInRoot(root, m.Destination, unix.O_PATH|unix.O_DIRECTORY); err == nil {
@@ -264,6 +286,28 @@ func (in *initState) mountOne(root *os.File, m specs.Mount) error {
 		}
 	}
 	return nil
+}
+
+// openBeneath opens path, which must be inside dir, resolving it from dir
+// with no symlink and no ".." out of it.
+func openBeneath(dir, path string) (*os.File, error) {
+	rel, err := filepath.Rel(dir, path)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return nil, fmt.Errorf("%s is not inside %s", path, dir)
+	}
+	d, err := os.OpenFile(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	fd, err := unix.Openat2(int(d.Fd()), rel, &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("volume subpath %s: %w", rel, os.NewSyscallError("openat2", err))
+	}
+	return os.NewFile(uintptr(fd), path), nil
 }
 
 // remount resolves dest again after something was mounted on it: a

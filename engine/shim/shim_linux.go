@@ -710,7 +710,12 @@ func (s *shim) cleanup(l *net.UnixListener) {
 	l.Close()
 	os.Remove(s.p.Socket())
 	if s.cfg.AutoRemove {
-		os.RemoveAll(s.p.Dir)
+		// Aside first, as engine.Remove does: a crash mid-way leaves a
+		// tombstone the next command sweeps, not half a container.
+		trash := filepath.Join(filepath.Dir(s.p.Dir), ".rm-"+s.cfg.ID)
+		if err := os.Rename(s.p.Dir, trash); err == nil {
+			os.RemoveAll(trash)
+		}
 		os.RemoveAll(s.p.RunDir)
 		s.removeAnonymousVolumes()
 	}
@@ -733,7 +738,9 @@ func (s *shim) removeAnonymousVolumes() {
 	used := map[string]bool{}
 	ents, _ := os.ReadDir(containers)
 	for _, e := range ents {
-		if e.Name() == s.cfg.ID || strings.HasPrefix(e.Name(), ".") {
+		// Containers being made (.tmp-ID) count: one may be taking
+		// these volumes with volumes_from.
+		if e.Name() == s.cfg.ID || strings.HasPrefix(e.Name(), ".rm-") {
 			continue
 		}
 		c, err := container.LoadConfig(container.Paths{Dir: filepath.Join(containers, e.Name()), ID: e.Name()})

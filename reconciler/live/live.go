@@ -494,7 +494,7 @@ func CreateOptions(n *planner.Node, name string, extra map[string]string) (engin
 			opts.Mounts = append(opts.Mounts, em)
 		}
 	}
-	opts.VolumesFrom = s.VolumesFrom
+	opts.VolumesFrom = slices.Clone(s.VolumesFrom) // CreateContainer resolves them in place
 	opts.SpecOpts = so
 	if err := networkOptions(s, &opts); err != nil {
 		return opts, fmt.Errorf("service %q: %w", s.Name, err)
@@ -558,7 +558,7 @@ func networkOptions(s *spec.Service, opts *engine.CreateOptions) error {
 		}
 		opts.Ports = append(opts.Ports, b)
 	}
-	opts.ExposedPorts = s.Expose
+	opts.ExposedPorts = slices.Clone(s.Expose)
 	opts.DNS = container.DNSConfig{Servers: s.DNS, Search: s.DNSSearch, Options: s.DNSOpt}
 	opts.ExtraHosts = s.ExtraHosts
 	for _, l := range append(slices.Clone(s.Links), s.ExternalLinks...) {
