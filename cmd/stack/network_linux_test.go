@@ -208,6 +208,7 @@ services:
     extra_hosts: ["gw:host-gateway", "static.test:192.0.2.7"]
     dns_search: [corp.test]
     dns_opt: [timeout:2]
+    links: ["web:webby"]
   fwd:
     image: busybox:cli
     command: ["sleep", "1000"]
@@ -258,7 +259,7 @@ networks:
 
 	// Names: the service, the alias, the container name, on a shared
 	// network; nothing of a network the asker is not on.
-	for _, name := range []string{"web", "www", "net-web-1"} {
+	for _, name := range []string{"web", "www", "net-web-1", "webby"} {
 		out, errOut, code := run.execOut(t, "client", "timeout", "5", "wget", "-qO-", "http://"+name+"/")
 		if code != 0 || !strings.HasPrefix(out, "hello from") {
 			t.Errorf("client: wget http://%s/ = %q, %q, exit %d", name, out, errOut, code)
