@@ -1,14 +1,22 @@
 package engine_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/miekg/dns"
 
@@ -147,6 +155,36 @@ func BenchmarkDNSLookup(b *testing.B) {
 		}
 		reportLatencies(b, ds)
 	})
+	// 50 askers, each its own process (as 50 programs in a container
+	// would be), each sending b.N lookups one after another.
+	b.Run("parallel50procs", func(b *testing.B) {
+		reportLatencies(b, askInProcesses(b, client.State.Pid, b.N))
+	})
+	// 50 lookups in flight at once, round after round, with the askers
+	// otherwise idle (50 programs resolving names at the same moment).
+	b.Run("burst50", func(b *testing.B) {
+		ds := make([]time.Duration, 0, 50*b.N)
+		res := make([]time.Duration, len(conns))
+		bufs := make([][]byte, len(conns))
+		for i := range bufs {
+			bufs[i] = make([]byte, 512)
+		}
+		for range b.N {
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i, c := range conns {
+				wg.Go(func() {
+					<-start
+					res[i] = lookup(c, bufs[i])
+				})
+			}
+			time.Sleep(time.Millisecond) // every asker parked at start
+			close(start)
+			wg.Wait()
+			ds = append(ds, res...)
+		}
+		reportLatencies(b, ds)
+	})
 	b.Run("parallel50", func(b *testing.B) {
 		var mu sync.Mutex
 		var ds []time.Duration
@@ -219,4 +257,96 @@ func BenchmarkPublishedPort(b *testing.B) {
 			}
 		})
 	}
+}
+
+// The asker role of the test binary (BenchmarkDNSLookup/parallel50procs):
+// STACK_DNS_ASKER=PID:N makes it join process PID's network namespace,
+// wait for a line on stdin, send N lookups one after the other, and print
+// each one's latency in nanoseconds.
+func init() {
+	v := os.Getenv("STACK_DNS_ASKER")
+	if v == "" {
+		return
+	}
+	var pid, n int
+	if _, err := fmt.Sscanf(v, "%d:%d", &pid, &n); err != nil {
+		os.Exit(2)
+	}
+	runtime.LockOSThread()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", pid))
+	if err != nil {
+		os.Exit(3)
+	}
+	if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+		os.Exit(4)
+	}
+	c, err := net.Dial("udp4", "127.0.0.11:53")
+	if err != nil {
+		os.Exit(5)
+	}
+	q := new(dns.Msg)
+	q.SetQuestion("web.", dns.TypeA)
+	query, _ := q.Pack()
+	buf := make([]byte, 512)
+	out := make([]int64, 0, n)
+	bufio.NewReader(os.Stdin).ReadString('\n')
+	for range n {
+		t0 := time.Now()
+		c.SetDeadline(t0.Add(2 * time.Second))
+		c.Write(query)
+		if m, err := c.Read(buf); err != nil || m < 12 || buf[7] != 3 {
+			os.Exit(6)
+		}
+		out = append(out, int64(time.Since(t0)))
+	}
+	w := bufio.NewWriter(os.Stdout)
+	for _, d := range out {
+		fmt.Fprintln(w, d)
+	}
+	w.Flush()
+	os.Exit(0)
+}
+
+// askInProcesses runs 50 asker processes against container pid, n lookups
+// each, started together, and returns every latency.
+func askInProcesses(b *testing.B, pid, n int) []time.Duration {
+	self, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	type asker struct {
+		cmd *exec.Cmd
+		in  io.WriteCloser
+		out *bytes.Buffer
+	}
+	var askers []asker
+	for range 50 {
+		cmd := exec.Command(self)
+		cmd.Env = append(os.Environ(), fmt.Sprintf("STACK_DNS_ASKER=%d:%d", pid, n))
+		var out bytes.Buffer
+		cmd.Stdout = &out
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		askers = append(askers, asker{cmd, in, &out})
+	}
+	time.Sleep(200 * time.Millisecond) // all joined and dialled
+	for _, a := range askers {
+		io.WriteString(a.in, "go\n")
+	}
+	var ds []time.Duration
+	for _, a := range askers {
+		if err := a.cmd.Wait(); err != nil {
+			b.Fatalf("asker: %v", err)
+		}
+		for _, line := range strings.Fields(a.out.String()) {
+			v, _ := strconv.ParseInt(line, 10, 64)
+			ds = append(ds, time.Duration(v))
+		}
+	}
+	return ds
 }
