@@ -328,6 +328,23 @@ func (s *Server) serveUDP(ctx context.Context, wg *sync.WaitGroup, conn net.Pack
 	}
 }
 
+// ServeUDP answers on one more UDP socket until ctx ends or it is closed:
+// a second socket bound to the same address with SO_REUSEPORT, so that
+// the kernel spreads queries over both and each CPU can answer some. It
+// closes conn when it returns.
+func (s *Server) ServeUDP(ctx context.Context, conn net.PacketConn) error {
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	defer conn.Close()
+	var wg sync.WaitGroup
+	err := s.serveUDP(ctx, &wg, conn)
+	wg.Wait()
+	if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
 // batchUDP: read and answer UDP queries in batches (recvmmsg and
 // sendmmsg): a burst of queries, as from many clients at once, then costs
 // two system calls, not two per query.
