@@ -74,17 +74,6 @@ func (e *Engine) dropNetwork(n *network.Network) error {
 	return e.Nets.Remove(n.ID)
 }
 
-// primaryEndpoint is the first endpoint with outbound access (the shim's
-// choice for the default route and the published ports).
-func primaryEndpoint(eps []container.Endpoint) (container.Endpoint, bool) {
-	for _, ep := range eps {
-		if !ep.Internal {
-			return ep, true
-		}
-	}
-	return container.Endpoint{}, false
-}
-
 // Network finds a network by name, ID or unique ID prefix.
 func (e *Engine) Network(ref string) (*network.Network, error) { return e.Nets.Get(ref) }
 
@@ -181,7 +170,7 @@ func (e *Engine) resolveNetworking(id, hostname string, opts *CreateOptions) (*n
 			return nil, fmt.Errorf("network mode %q: a container cannot join its own network namespace: %w", nw.mode, ErrInvalid)
 		}
 		nw.mode = "container:" + other.Config.ID
-		b, _ := os.ReadFile(other.paths(e).ResolvConf())
+		b, _ := os.ReadFile(e.paths(other.Config.ID).ResolvConf())
 		nw.resolv = string(b)
 		nw.specOpts = append(nw.specOpts, oci.WithoutNamespace(specs.NetworkNamespace))
 	default:
@@ -241,8 +230,6 @@ func (e *Engine) resolveNetworking(id, hostname string, opts *CreateOptions) (*n
 	ok = true
 	return nw, nil
 }
-
-func (c *Container) paths(e *Engine) container.Paths { return e.paths(c.Config.ID) }
 
 // hostsFile is a container's /etc/hosts: localhost, its own address and
 // name (as Docker writes them), then extra_hosts. "host-gateway" stands
@@ -474,7 +461,7 @@ func (e *Engine) Disconnect(ctx context.Context, ref, netRef string, force bool)
 	}
 	ep := cfg.Endpoints[i]
 	running := isRunning(c.State.Status)
-	if primary, ok := primaryEndpoint(cfg.Endpoints); running && ok && primary.NetworkID == ep.NetworkID {
+	if primary, ok := container.PrimaryEndpoint(cfg.Endpoints); running && ok && primary.NetworkID == ep.NetworkID {
 		// Its default route and published ports lead through this one.
 		return fmt.Errorf("cannot disconnect running container %s from %s, the network of its default route and published ports: stop it first: %w", cfg.Name, ep.NetworkName, ErrInUse)
 	}

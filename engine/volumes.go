@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -83,7 +84,7 @@ func (e *Engine) resolveMounts(opts *CreateOptions, imageVolumes map[string]stru
 		if m.ReadOnly {
 			o = append(o, "ro")
 		}
-		o = append(o, cmpOr(m.Propagation, "rprivate"))
+		o = append(o, cmp.Or(m.Propagation, "rprivate"))
 		if copyUp {
 			o = append(o, optCopyUp)
 		}
@@ -124,7 +125,7 @@ func (e *Engine) resolveMounts(opts *CreateOptions, imageVolumes map[string]stru
 				v, _, err = e.Vols.Create(volume.CreateOptions{Name: m.Source})
 			}
 			if err != nil {
-				return nil, fmt.Errorf("volume %s for %s: %w", cmpOr(m.Source, "(anonymous)"), m.Target, err)
+				return nil, fmt.Errorf("volume %s for %s: %w", cmp.Or(m.Source, "(anonymous)"), m.Target, err)
 			}
 			src := v.Mountpoint
 			if m.Subpath != "" {
@@ -214,13 +215,6 @@ func (e *Engine) resolveMounts(opts *CreateOptions, imageVolumes map[string]stru
 	}
 	ok = true
 	return mt, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // mountVolumes mounts what the driver options of c's volumes ask for

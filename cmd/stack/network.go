@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -377,8 +375,7 @@ func newNetworkPruneCmd(g *globals) *cobra.Command {
 			}
 			if !force {
 				fmt.Fprint(cmd.OutOrStdout(), "WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ")
-				line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
-				if a := strings.TrimSpace(strings.ToLower(line)); a != "y" && a != "yes" {
+				if !confirmed(cmd.InOrStdin()) {
 					return nil
 				}
 			}

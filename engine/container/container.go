@@ -117,6 +117,17 @@ type Endpoint struct {
 	DNSDir string `json:"dnsDir"`
 }
 
+// PrimaryEndpoint is the first endpoint with outbound access: it carries
+// the default route, and the published ports lead to it.
+func PrimaryEndpoint(eps []Endpoint) (Endpoint, bool) {
+	for _, ep := range eps {
+		if !ep.Internal {
+			return ep, true
+		}
+	}
+	return Endpoint{}, false
+}
+
 // PortBinding is one published port.
 type PortBinding struct {
 	Proto  string `json:"proto"`            // "tcp" or "udp"

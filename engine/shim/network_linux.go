@@ -197,7 +197,7 @@ func (s *shim) setupNetwork() error {
 	if err != nil {
 		return err
 	}
-	if primary, ok := primaryEndpoint(cfg.Endpoints); ok {
+	if primary, ok := container.PrimaryEndpoint(cfg.Endpoints); ok {
 		if err := s.publishPorts(primary.Address.Addr()); err != nil {
 			return &startError{step: "publish ports", err: err}
 		}
@@ -205,17 +205,6 @@ func (s *shim) setupNetwork() error {
 		s.log.Warn("published ports are discarded: the container has no network with outbound access")
 	}
 	return s.writeRecords()
-}
-
-// primaryEndpoint is the first endpoint with outbound access: it has the
-// default route, and the published ports lead to it.
-func primaryEndpoint(eps []container.Endpoint) (container.Endpoint, bool) {
-	for _, ep := range eps {
-		if !ep.Internal {
-			return ep, true
-		}
-	}
-	return container.Endpoint{}, false
 }
 
 // attachEndpoint sets up one endpoint in the namespace. Caller holds s.net.mu.
@@ -436,7 +425,7 @@ func (s *shim) dnsConfig() dns.Config {
 	for _, ep := range s.cfg.Endpoints {
 		conf.Dirs = append(conf.Dirs, ep.DNSDir)
 	}
-	if _, ok := primaryEndpoint(s.cfg.Endpoints); ok {
+	if _, ok := container.PrimaryEndpoint(s.cfg.Endpoints); ok {
 		conf.Upstreams = s.cfg.DNS.Servers
 		if len(conf.Upstreams) == 0 {
 			if rc, err := dns.ReadResolvConf("/etc/resolv.conf"); err == nil {
