@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"stack/engine/container"
@@ -209,7 +210,8 @@ func (s *shim) setupNetwork() error {
 
 // attachEndpoint sets up one endpoint in the namespace. Caller holds s.net.mu.
 func (s *shim) attachEndpoint(ep container.Endpoint) error {
-	if _, err := net.InterfaceByName(ep.Bridge); err != nil {
+	// One RTM_GETLINK by name (net.InterfaceByName would dump every link).
+	if _, err := netlink.LinkByName(ep.Bridge); err != nil {
 		// The bridge went away (a reboot, or someone deleted it): make
 		// it again, with its rules.
 		if err := ensureNetwork(ep); err != nil {
