@@ -58,7 +58,9 @@ func (e *Engine) withRoot(ref string, fn func(root *os.File) error) error {
 	if err != nil {
 		return err
 	}
-	if pid := c.State.Pid; pid > 0 && isRunning(c.State.Status) {
+	// The recorded pid is the init's only while its shim lives (a pid can
+	// be reused once the container is gone).
+	if pid := c.State.Pid; pid > 0 && isRunning(c.State.Status) && container.ShimAlive(e.paths(c.Config.ID)) {
 		root, err := os.OpenFile(fmt.Sprintf("/proc/%d/root", pid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err == nil {
 			defer root.Close()
