@@ -16,11 +16,12 @@ PG_TAR := $(TEST_CACHE)/postgres-15.tar
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-# Static binaries: no dynamic loader at each start (stack-runtime starts
-# twice per container).
-build: ## build bin/stack and bin/stack-runtime
+# Static binaries: no dynamic loader at each start (stack-runtime and
+# stack-init each start once per container).
+build: ## build bin/stack, bin/stack-runtime and bin/stack-init
 	CGO_ENABLED=0 $(GO) build -o bin/stack ./cmd/stack
 	CGO_ENABLED=0 $(GO) build -o bin/stack-runtime ./cmd/stack-runtime
+	CGO_ENABLED=0 $(GO) build -o bin/stack-init ./cmd/stack-init
 
 deps: ## install the Debian packages the tests and demo need (as root)
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -49,11 +49,13 @@ func runtimeBinary(b *testing.B) string {
 			return
 		}
 		out := filepath.Join(dir, engine.RuntimeName)
-		cmd := exec.Command("go", "build", "-o", out, "stack/cmd/stack-runtime")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if msg, err := cmd.CombinedOutput(); err != nil {
-			b.Logf("go build stack-runtime: %v %s; using the test binary", err, msg)
-			return
+		for _, bin := range []struct{ out, pkg string }{{out, "stack/cmd/stack-runtime"}, {filepath.Join(dir, "stack-init"), "stack/cmd/stack-init"}} {
+			cmd := exec.Command("go", "build", "-o", bin.out, bin.pkg)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if msg, err := cmd.CombinedOutput(); err != nil {
+				b.Logf("go build %s: %v %s; using the test binary", bin.pkg, err, msg)
+				return
+			}
 		}
 		stackBin = out
 	})

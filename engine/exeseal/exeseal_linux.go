@@ -36,6 +36,12 @@ func Open(emptyDir string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
+	return OpenFile(self, emptyDir)
+}
+
+// OpenFile is Open for the binary at path (another than the running one).
+func OpenFile(path, emptyDir string) (*os.File, error) {
+	self := path
 	f, err := openOverlay(self, emptyDir)
 	if err != nil {
 		f, err = openMemfd(self)

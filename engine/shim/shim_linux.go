@@ -323,7 +323,7 @@ func (s *shim) forkInit(h Hint, cg cgroups.Manager) (*forked, error) {
 	if err := os.MkdirAll(s.p.Rootfs(), 0o755); err != nil {
 		return nil, &startError{step: "rootfs mount point", err: err}
 	}
-	exe, err := exeseal.Open(s.emptyDir())
+	exe, err := exeseal.OpenFile(initBinary(), s.emptyDir())
 	if err != nil {
 		return nil, &startError{step: "seal binary", err: err}
 	}
@@ -764,6 +764,25 @@ func (s *shim) removeAnonymousVolumes() {
 		}
 	}
 }
+
+// InitName is the small binary that plays only the init role, installed
+// next to the runtime binary: it links the init alone, so the container's
+// PID 1 starts without the shim's network and DNS packages to initialise.
+const InitName = "stack-init"
+
+// initBinary is the binary the inits run from: stack-init next to this
+// one, else this one (which plays the init role too).
+var initBinary = sync.OnceValue(func() string {
+	self, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		return "/proc/self/exe"
+	}
+	p := filepath.Join(filepath.Dir(self), InitName)
+	if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+		return p
+	}
+	return self
+})
 
 func (s *shim) emptyDir() string {
 	d := s.p.RunDir + "/empty"

@@ -1,0 +1,22 @@
+// Command stack-init is the init of every container (PID 1 inside it),
+// started by its shim. It is its own binary, apart from stack-runtime,
+// because a Go program runs the package initialisers of everything it
+// links before main: the init needs only its own package, while the shim
+// links netlink, nftables and the DNS server. Without it next to
+// stack-runtime, the shim starts stack-runtime in the init role instead.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"stack/engine/initproc"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == initproc.Arg {
+		initproc.Main() // never returns
+	}
+	fmt.Fprintln(os.Stderr, "stack-init is started by stack's shim; it is not a command of its own")
+	os.Exit(2)
+}
