@@ -21,6 +21,35 @@ import (
 
 func signalIgnore(sigs ...os.Signal) { signal.Ignore(sigs...) }
 
+// answering counts the requests being answered.
+func (s *shim) answering(delta int) {
+	s.ansMu.Lock()
+	defer s.ansMu.Unlock()
+	s.ansN += delta
+	if s.ansN == 0 && s.ansIdle != nil {
+		close(s.ansIdle)
+		s.ansIdle = nil
+	}
+}
+
+// waitAnswered waits, up to d, until no request is being answered.
+func (s *shim) waitAnswered(d time.Duration) {
+	s.ansMu.Lock()
+	if s.ansN == 0 {
+		s.ansMu.Unlock()
+		return
+	}
+	idle := make(chan struct{})
+	s.ansIdle = idle
+	s.ansMu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-idle:
+	case <-t.C:
+	}
+}
+
 func (s *shim) accept(l *net.UnixListener) {
 	for {
 		c, err := l.AcceptUnix()
@@ -41,6 +70,11 @@ func (s *shim) serve(c *ipc.Conn) {
 	if err != nil {
 		return
 	}
+	// A request being answered holds the shim's exit back (waitAnswered):
+	// the final answers (exited, the last output) go out before the
+	// process ends and closes their connections.
+	s.answering(1)
+	defer s.answering(-1)
 	defer func() {
 		for _, f := range files {
 			f.Close()

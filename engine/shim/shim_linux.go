@@ -70,6 +70,12 @@ type shim struct {
 
 	logw *logs.Writer
 	net  netState
+	// ansN counts the requests being answered (see answering); ansIdle,
+	// when set, is closed once it drops to zero. Guarded by ansMu.
+	ansMu   sync.Mutex
+	ansN    int
+	ansIdle chan struct{}
+
 	// netDone is closed when the network set-up that runs alongside the
 	// first start is over; netErr is its failure.
 	netDone chan struct{}
@@ -202,6 +208,7 @@ func (s *shim) run(ready *os.File) int {
 	}
 	s.report(ready, Ready{Pid: r.cmd.Process.Pid})
 	s.supervise(r)
+	s.waitAnswered(time.Second)
 	s.cleanup(l)
 	return 0
 }
