@@ -2,7 +2,6 @@ package volume
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,10 +9,9 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
-)
 
-// errMountInside is the cause when a deletion meets a mount point.
-var errMountInside = errors.New("is a mount point: refusing to delete inside another filesystem")
+	"stack/volume/copyup"
+)
 
 // removeTree deletes p and everything under it, like os.RemoveAll, but it
 // never descends into a mount point (it fails instead), and it works on
@@ -30,48 +28,7 @@ func removeTree(p string) error {
 		return &os.PathError{Op: "open", Path: parent, Err: err}
 	}
 	defer unix.Close(pfd)
-	return removeAt(pfd, base, p)
-}
-
-func removeAt(parent int, name, full string) error {
-	err := unix.Unlinkat(parent, name, 0)
-	if err == nil || err == unix.ENOENT {
-		return nil
-	}
-	if err != unix.EISDIR && err != unix.EPERM {
-		return &os.PathError{Op: "unlinkat", Path: full, Err: err}
-	}
-	fd, err := unix.Openat(parent, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err == unix.ENOENT {
-		return nil
-	}
-	if err != nil {
-		return &os.PathError{Op: "openat", Path: full, Err: err}
-	}
-	d := os.NewFile(uintptr(fd), full)
-	defer d.Close()
-	var stx unix.Statx_t
-	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH, unix.STATX_TYPE, &stx); err != nil {
-		return &os.PathError{Op: "statx", Path: full, Err: err}
-	}
-	if stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT != 0 && stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0 {
-		return &os.PathError{Op: "remove", Path: full, Err: errMountInside}
-	}
-	for {
-		names, err := d.Readdirnames(1024)
-		for _, n := range names {
-			if err := removeAt(fd, n, full+"/"+n); err != nil {
-				return err
-			}
-		}
-		if err != nil || len(names) == 0 {
-			break // io.EOF; any other error shows in the rmdir below
-		}
-	}
-	if err := unix.Unlinkat(parent, name, unix.AT_REMOVEDIR); err != nil && err != unix.ENOENT {
-		return &os.PathError{Op: "rmdir", Path: full, Err: err}
-	}
-	return nil
+	return copyup.RemoveAt(pfd, base, p)
 }
 
 // mountsUnder lists the mount points at or below dir in this process's

@@ -96,7 +96,7 @@ func CopyUp(srcDir *os.File, dst string) (bool, error) {
 	if err != nil {
 		err = fmt.Errorf("copy up from %s to %s: %w", srcDir.Name(), dst, err)
 		for _, n := range j.created {
-			if rerr := removeAt(dfd, n, dst+"/"+n); rerr != nil {
+			if rerr := RemoveAt(dfd, n, dst+"/"+n); rerr != nil {
 				err = errors.Join(err, fmt.Errorf("undo partial copy: %w", rerr))
 			}
 		}
@@ -642,10 +642,15 @@ func flockFd(fd, how int) error {
 	}
 }
 
-// removeAt deletes name in parent and everything under it without
-// following symlinks, and never descends into a mount point (it fails
-// instead): the undo of a partial copy must not reach beyond it.
-func removeAt(parent int, name, full string) error {
+// ErrMountInside is the cause when RemoveAt meets a mount point.
+var ErrMountInside = errors.New("is a mount point: refusing to delete inside another filesystem")
+
+// RemoveAt deletes name in the directory parent (a descriptor) and
+// everything under it without following symlinks, and never descends
+// into a mount point (it fails instead, with ErrMountInside): neither the
+// undo of a partial copy nor a volume's removal may reach beyond it. full
+// names it in errors.
+func RemoveAt(parent int, name, full string) error {
 	err := unix.Unlinkat(parent, name, 0)
 	if err == nil || err == unix.ENOENT {
 		return nil
@@ -667,12 +672,12 @@ func removeAt(parent int, name, full string) error {
 		return &os.PathError{Op: "statx", Path: full, Err: err}
 	}
 	if stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT != 0 && stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0 {
-		return &os.PathError{Op: "remove", Path: full, Err: errors.New("is a mount point: refusing to delete inside another filesystem")}
+		return &os.PathError{Op: "remove", Path: full, Err: ErrMountInside}
 	}
 	for {
 		names, err := d.Readdirnames(1024)
 		for _, n := range names {
-			if err := removeAt(fd, n, full+"/"+n); err != nil {
+			if err := RemoveAt(fd, n, full+"/"+n); err != nil {
 				return err
 			}
 		}
