@@ -12,5 +12,5 @@
 //
 // It does not run containers, and it does not know which containers use an
 // image: callers pass that in (RemoveOptions.Users) or check before Delete.
-// Layer extraction itself (path safety, whiteouts) is engine/rootfs's job.
+// Layer extraction itself (path safety, whiteouts) is engine/rootfs/layer's job.
 package image

@@ -17,7 +17,7 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"stack/engine/rootfs"
+	"stack/engine/rootfs/layer"
 )
 
 // configFile is the image config JSON we write: ocispec.Image's fields
@@ -165,7 +165,7 @@ func (t *txn) importLayer(ctx context.Context, r io.Reader) (importedLayer, erro
 	if err := os.Mkdir(diff, 0o755); err != nil {
 		return out, err
 	}
-	if out.size, err = rootfs.ApplyLayer(diff, tee); err != nil {
+	if out.size, err = layer.ApplyLayer(diff, tee); err != nil {
 		return out, err
 	}
 	if _, err := io.Copy(io.Discard, tee); err != nil {

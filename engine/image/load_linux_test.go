@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"stack/engine/rootfs"
+	"stack/engine/rootfs/layer"
 )
 
 // whiteoutLayers is the two-layer image of the whiteout tests: layer 1
@@ -36,8 +36,8 @@ func checkWhiteoutLayers(t *testing.T, dirs []string) {
 		t.Errorf("top layer a/x is not an overlay whiteout (char 0/0): mode %o rdev %d err %v", st.Mode, st.Rdev, err)
 	}
 	buf := make([]byte, 4)
-	if n, err := unix.Lgetxattr(filepath.Join(dirs[1], "b"), rootfs.OverlayOpaqueXattr, buf); err != nil || string(buf[:n]) != "y" {
-		t.Errorf("top layer b has %s = %q, %v, want y", rootfs.OverlayOpaqueXattr, buf[:n], err)
+	if n, err := unix.Lgetxattr(filepath.Join(dirs[1], "b"), layer.OverlayOpaqueXattr, buf); err != nil || string(buf[:n]) != "y" {
+		t.Errorf("top layer b has %s = %q, %v, want y", layer.OverlayOpaqueXattr, buf[:n], err)
 	}
 	if _, err := os.Lstat(filepath.Join(dirs[1], "b/.wh..wh..opq")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("opaque marker extracted as a file: %v", err)

@@ -19,7 +19,7 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 
-	"stack/engine/rootfs"
+	"stack/engine/rootfs/layer"
 	"stack/engine/state"
 )
 
@@ -243,7 +243,7 @@ func unpack(r io.Reader, dir string) (digest.Digest, int64, error) {
 	}
 	h := sha256.New()
 	tee := io.TeeReader(dr, h)
-	size, err := rootfs.ApplyLayer(dir, tee)
+	size, err := layer.ApplyLayer(dir, tee)
 	if err != nil {
 		return "", 0, err
 	}

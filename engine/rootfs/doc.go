@@ -1,6 +1,7 @@
-// Package rootfs owns the container root filesystem: applying image layers
-// to directories (safely, translating OCI whiteouts into overlayfs ones),
-// describing overlay mount sets as data, and mounting them.
+// Package rootfs mounts the container root filesystem: the overlay of an
+// image's layers, binds resolved inside a root without following its
+// symlinks out, and pivot_root. The init links it, so it stays small;
+// applying image layers is package layer's.
 //
 // It does not manage the container lifecycle.
 package rootfs

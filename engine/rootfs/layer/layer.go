@@ -1,4 +1,4 @@
-package rootfs
+package layer
 
 import (
 	"archive/tar"

@@ -1,4 +1,4 @@
-package rootfs
+package layer
 
 // OCI layer whiteouts (image-spec layer.md) and their overlayfs forms
 // (Documentation/filesystems/overlayfs.rst).
