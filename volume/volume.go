@@ -1,12 +1,13 @@
 package volume
 
 import (
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -144,9 +145,7 @@ func (s *Store) lock() (*state.Lock, error) {
 // a crash leaves either no volume or a whole one.
 func (s *Store) Create(o CreateOptions) (v *Volume, created bool, err error) {
 	if o.Name == "" {
-		var b [32]byte
-		rand.Read(b[:])
-		o.Name = hex.EncodeToString(b[:])
+		o.Name = randomHex(32)
 		o.Anonymous = true
 	}
 	if err := ValidateName(o.Name); err != nil {
@@ -194,9 +193,7 @@ func (s *Store) Create(o CreateOptions) (v *Volume, created bool, err error) {
 // layOut makes the volume's directory under a temporary name, then renames
 // it to its own. The caller holds the lock.
 func (s *Store) layOut(r record) (err error) {
-	var b [8]byte
-	rand.Read(b[:])
-	tmp := filepath.Join(s.dir, tmpPrefix+hex.EncodeToString(b[:]))
+	tmp := filepath.Join(s.dir, tmpPrefix+randomHex(8))
 	if err := os.Mkdir(tmp, 0o711); err != nil {
 		return err
 	}
@@ -507,4 +504,16 @@ func copyMap(m map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// randomHex returns n random bytes in hex. math/rand/v2's generator is
+// ChaCha8, seeded by the runtime: unpredictable enough for names, and
+// unlike crypto/rand it does not make every shim (which links this
+// package) run crypto's package initialisers at start.
+func randomHex(n int) string {
+	b := make([]byte, 0, n+8)
+	for len(b) < n {
+		b = binary.LittleEndian.AppendUint64(b, rand.Uint64())
+	}
+	return hex.EncodeToString(b[:n])
 }

@@ -2,10 +2,9 @@ package shim
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"maps"
 	"net"
@@ -59,10 +58,13 @@ type attachment struct {
 
 // VethName is the host end of container id's veth on network netID:
 // derived from both, so it is found again without a record (after a
-// crash) and never collides with another endpoint's.
+// crash) and never collides with another endpoint's. FNV, not a
+// cryptographic hash: the shim must not link crypto, whose package
+// initialisers cost every container start milliseconds.
 func VethName(id, netID string) string {
-	h := sha256.Sum256([]byte(id + "/" + netID))
-	return "veth" + hex.EncodeToString(h[:])[:11]
+	h := fnv.New64a()
+	h.Write([]byte(id + "/" + netID))
+	return fmt.Sprintf("veth%011x", h.Sum64()>>20)
 }
 
 // enterOwnNetNS moves the spawn thread into a new network namespace, which
