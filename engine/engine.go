@@ -15,10 +15,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"stack/engine/container"
 	"stack/engine/errdefs"
+	"stack/engine/exeseal"
 	"stack/engine/image"
+	"stack/engine/shim"
 	"stack/engine/state"
 	"stack/network"
 	"stack/volume"
@@ -50,11 +53,14 @@ type Options struct {
 // Engine is a handle on one state root. It holds no state of its own beyond
 // open handles; it is safe for concurrent use.
 type Engine struct {
-	root   state.Root
-	log    *slog.Logger
-	exe    string
-	reap   bool
-	Images *image.Store
+	root state.Root
+	log  *slog.Logger
+	exe  string
+	reap bool
+	// sealedInit seals the init binary once, for every shim this engine
+	// starts (shim.Start).
+	sealedInit func() (*os.File, error)
+	Images     *image.Store
 	// Nets holds the networks' records and address allocations.
 	Nets *network.Store
 	// Vols holds the named and anonymous volumes.
@@ -86,7 +92,14 @@ func Open(root state.Root, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open volume store: %w", err)
 	}
-	return &Engine{root: root, log: log, exe: exe, reap: opts.ReapShims, Images: imgs, Nets: nets, Vols: vols}, nil
+	sealedInit := sync.OnceValues(func() (*os.File, error) {
+		empty := filepath.Join(root.RunDir, "empty")
+		if err := os.MkdirAll(empty, 0o700); err != nil {
+			return nil, err
+		}
+		return exeseal.OpenFile(shim.InitBinaryFor(exe), empty)
+	})
+	return &Engine{root: root, log: log, exe: exe, reap: opts.ReapShims, sealedInit: sealedInit, Images: imgs, Nets: nets, Vols: vols}, nil
 }
 
 // Root returns the engine's state root.

@@ -17,6 +17,17 @@ const (
 	mountinfo   = "/proc/self/mountinfo"
 )
 
+// IsUnified reports whether the host is a pure cgroup v2 one, from one
+// statfs: what the shim needs to know before its first fork, without
+// Detect's read of the mount table.
+func IsUnified() (bool, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(cgroupMount, &st); err != nil {
+		return false, fmt.Errorf("detect cgroups: statfs %s: %w", cgroupMount, err)
+	}
+	return st.Type == unix.CGROUP2_SUPER_MAGIC, nil
+}
+
 // Detect reports the host's cgroup layout: Unified when /sys/fs/cgroup is a
 // cgroup2 mount, otherwise Legacy or Hybrid from the cgroup mounts in
 // /proc/self/mountinfo.

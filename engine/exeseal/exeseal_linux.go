@@ -22,10 +22,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// minFD keeps the returned descriptor clear of the low numbers a child's
+// MinFD keeps the returned descriptor clear of the low numbers a child's
 // stdio and inherited files are dup2'd onto between fork and exec, so that
 // exec'ing /proc/self/fd/N still finds the binary.
-const minFD = 100
+const MinFD = 100
 
 // Open returns a read-only descriptor of the running binary, sealed as the
 // package doc describes. emptyDir must be an empty directory: overlayfs
@@ -106,7 +106,7 @@ func openMemfd(self string) (*os.File, error) {
 
 func highFD(f *os.File) (*os.File, error) {
 	defer f.Close()
-	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, minFD)
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, MinFD)
 	if err != nil {
 		return nil, os.NewSyscallError("fcntl F_DUPFD_CLOEXEC", err)
 	}

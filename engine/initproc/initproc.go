@@ -11,19 +11,22 @@
 //
 // Wire contract with the shim (engine/shim), by descriptor number:
 //
-//	3  seqpacket socket (engine/ipc): config in, status and exec traffic both ways
+//	3  seqpacket socket (Conn, in the wire form of wire.go): config in,
+//	   status and exec traffic both ways
 //	4  stdin for the main process
 //	5  stdout for the main process
 //	6  stderr for the main process
 //
-// The first message is the Config, sent after the shim has placed the init in
-// its cgroup; it doubles as the "go" signal. Init answers with Started (the
-// main process's pid) or Failed (the step and the error), so the parent
-// reports a set-up failure with its cause. stderr is the last resort.
+// The first message is the Config, sent as soon as the shim has read it, so
+// the init decodes it while the shim places the init in its cgroup and sets
+// up the network; the second, Start, says both are done. Init answers with
+// Started (the main process's pid) or Failed (the step and the error), so
+// the parent reports a set-up failure with its cause. stderr is the last
+// resort.
 //
-// Imports are kept to the standard library, x/sys/unix, runtime-spec,
-// engine/ipc and engine/rootfs (deps_test.go): every package's init work
-// runs at each container start.
+// Imports are kept to the standard library, x/sys/unix, runtime-spec and
+// engine/rootfs (deps_test.go), and exclude encoding/json and net: every
+// package's init work runs at each container start.
 package initproc
 
 import (
@@ -89,6 +92,7 @@ type MsgType string
 
 const (
 	MsgConfig      MsgType = "config"       // shim -> init
+	MsgStart       MsgType = "start"        // shim -> init: in the cgroup, network ready: go on
 	MsgStarted     MsgType = "started"      // init -> shim
 	MsgFailed      MsgType = "failed"       // init -> shim
 	MsgExec        MsgType = "exec"         // shim -> init

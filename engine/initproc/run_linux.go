@@ -7,21 +7,21 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
-
-	"stack/engine/ipc"
 )
 
 // initState is the long-lived state of the container's PID 1.
 type initState struct {
 	cfg      *Config
-	conn     *ipc.Conn
+	conn     *Conn
 	cgroupNS int // fd of the container's cgroup namespace
 
 	// mu guards mainPid, execs and the wait4 calls: a child must be
@@ -42,21 +42,21 @@ func Main() {
 	//
 	// Set-up runs on this thread; unshare(CLONE_NEWCGROUP) is per thread.
 	runtime.LockOSThread()
-	// Signals for the container's process come from the shim as messages
-	// (MsgSignal), so any signal reaches it without a handler here for each
-	// (installing all 64 costs milliseconds per start). The few handled
-	// here are those a host administrator might send to the init itself;
-	// without a handler, PID 1 of a namespace ignores a signal.
-	sigs := make(chan os.Signal, 64)
-	signal.Notify(sigs, unix.SIGCHLD, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
+	tracing = os.Getenv(debugEnv) != ""
+	mark("main")
 	markCloexec()
+	mark("cloexec")
 	// Exec'd as /proc/self/fd/N, the process would be named "N" in ps.
 	os.WriteFile("/proc/self/comm", []byte("stack-init"), 0)
+	mark("comm")
 
-	conn, err := ipc.FromFile(os.NewFile(fdIPC, "ipc"))
+	conn, err := NewConn(fdIPC)
 	if err != nil {
 		fatal("ipc", err)
 	}
+	// The config comes as soon as the shim has it, and is decoded while
+	// the shim places this process in its cgroup and sets up the network;
+	// MsgStart says both are done.
 	var m Message
 	if _, err := conn.Recv(&m); err != nil {
 		fatal("read config", err)
@@ -64,14 +64,31 @@ func Main() {
 	if m.Type != MsgConfig || m.Config == nil || m.Config.Spec == nil || m.Config.Spec.Process == nil {
 		fatal("read config", fmt.Errorf("unexpected message %q", m.Type))
 	}
+	mark("config received")
 	in := &initState{cfg: m.Config, conn: conn, cgroupNS: -1, execs: map[int]string{}}
+	var start Message
+	if _, err := conn.Recv(&start); err != nil {
+		if errors.Is(err, ErrClosed) {
+			os.Exit(255) // the shim gave up on this start
+		}
+		fatal("read start", err)
+	}
+	if start.Type != MsgStart {
+		fatal("read start", fmt.Errorf("unexpected message %q", start.Type))
+	}
+	mark("start received")
 	if err := in.setup(); err != nil {
 		in.fail(err)
 	}
+	mark("set up")
 	if err := in.startMain(); err != nil {
 		in.fail(err)
 	}
-	in.loop(sigs)
+	mark("main process started")
+	// The set-up's garbage is most of the heap: give it back once the
+	// container has run a while (as the shim does).
+	time.AfterFunc(time.Second, debug.FreeOSMemory)
+	in.loop()
 }
 
 // fail reports a set-up failure to the shim and exits 255, as runc does.
@@ -345,23 +362,45 @@ func dupFile(f *os.File) (*os.File, error) {
 	return os.NewFile(uintptr(fd), f.Name()), nil
 }
 
-// loop is the init's life after start: reap, forward signals, serve execs.
-func (in *initState) loop(sigs chan os.Signal) {
+// loop is the init's life after start: serve execs, forward signals, and
+// reap on this goroutine until the main process exits.
+//
+// Children are collected with a blocking waitid rather than on SIGCHLD:
+// os/signal's machinery costs the init about 2 ms of page faults at
+// start, on the critical path. Signals for the container's process come
+// from the shim as messages (MsgSignal), so any signal reaches it without
+// a handler here; the few handled (installed once the container runs) are
+// those a host administrator might send to the init itself: without a
+// handler, PID 1 of a namespace ignores a signal.
+func (in *initState) loop() {
 	runtime.UnlockOSThread()
 	go in.serve()
-	for s := range sigs {
-		sig := s.(syscall.Signal)
-		if sig == unix.SIGCHLD {
+	go in.forwardSignals()
+	for {
+		// WNOWAIT leaves the zombie for reap, which collects under mu: a
+		// child is never reaped before spawn has recorded it.
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		switch err {
+		case nil:
 			in.reap()
-			continue
+		case unix.EINTR:
+		default:
+			// ECHILD cannot last: the main process is our child until
+			// reap sees it exit and ends the init.
+			fatal("waitid", err)
 		}
-		if sig == unix.SIGPIPE || sig == unix.SIGURG {
-			continue // runtime noise, not meant for the container
-		}
+	}
+}
+
+func (in *initState) forwardSignals() {
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
+	for s := range sigs {
 		in.mu.Lock()
 		pid := in.mainPid
 		in.mu.Unlock()
-		unix.Kill(pid, sig)
+		unix.Kill(pid, s.(syscall.Signal))
 	}
 }
 

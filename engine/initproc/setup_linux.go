@@ -28,6 +28,7 @@ func (e *stepError) Unwrap() error { return e.err }
 
 func step(name string, err error) error {
 	if err == nil {
+		mark(name)
 		return nil
 	}
 	return &stepError{step: name, err: err}

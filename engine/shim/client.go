@@ -20,10 +20,12 @@ var ErrNotRunning = errors.New("container is not running")
 
 // Start starts a shim for the container at p and waits until the
 // container's process runs (or failed to start). exe is the binary to run
-// as the shim (normally /proc/self/exe). The shim is not waited for by the
-// caller's process unless reap is true (a long-lived caller must reap it to
-// avoid a zombie; a CLI that exits right away need not).
-func Start(exe string, p container.Paths, hint Hint, reap bool) (Ready, error) {
+// as the shim (normally /proc/self/exe). initExe, when not nil, is the
+// sealed init binary (InitBinaryFor(exe), sealed by the caller once for
+// all its shims; else each shim seals its own). The shim is not waited
+// for by the caller's process unless reap is true (a long-lived caller
+// must reap it to avoid a zombie; a CLI that exits right away need not).
+func Start(exe string, p container.Paths, hint Hint, reap bool, initExe *os.File) (Ready, error) {
 	if err := os.MkdirAll(p.RunDir, 0o700); err != nil {
 		return Ready{}, err
 	}
@@ -34,7 +36,10 @@ func Start(exe string, p container.Paths, hint Hint, reap bool) (Ready, error) {
 	defer r.Close()
 	cmd := exec.Command(exe, Arg, p.Dir, p.RunDir, p.ID, hint.String())
 	cmd.Args[0] = "stack"
-	cmd.ExtraFiles = []*os.File{w}
+	cmd.ExtraFiles = []*os.File{w} // fdReady
+	if initExe != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, initExe) // fdInitExe
+	}
 	cmd.Env = os.Environ()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -30,8 +31,16 @@ import (
 	"stack/volume"
 )
 
-// Descriptor inherited from the starting command: the ready pipe.
-const fdReady = 3
+// idleAfter is how long a container runs before its shim and init return
+// their start-up garbage to the kernel.
+const idleAfter = time.Second
+
+// Descriptors inherited from the starting command: the ready pipe, and
+// the sealed init binary when the engine passes one (Start).
+const (
+	fdReady   = 3
+	fdInitExe = 4
+)
 
 // Main runs the shim role: `stack shim <container dir> <runtime dir> <id>`.
 // It never returns.
@@ -51,13 +60,50 @@ func Main() {
 	}
 	log := slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: level}))
 	ready := os.NewFile(fdReady, "ready")
-	log.Debug("shim main")
-	s := &shim{p: p, log: log}
+	s := &shim{p: p, log: log, debug: level == slog.LevelDebug, initExe: inheritedInit()}
+	s.mark("shim main")
 	if len(os.Args) == 6 {
 		s.hint, s.hasHint = ParseHint(os.Args[5])
 	}
-	code := s.run(ready)
+	// The init is forked before anything else: its runtime then boots
+	// while this one reads the config and takes the lock.
+	s.spawn = make(chan func())
+	go func() {
+		runtime.LockOSThread() // never unlocked, never exits: see shim.spawn
+		for f := range s.spawn {
+			f()
+		}
+	}()
+	preC := s.forkEarly()
+	code := s.run(ready, preC)
 	os.Exit(code)
+}
+
+// forkEarly starts the init on the spawn thread from the command line's
+// hint, before the config is read, so its runtime boots while the shim
+// sets up; the config follows when read. On cgroup v2 the init is cloned
+// into its cgroup, which needs the config: there (and for a container
+// joining another's network namespace) the channel yields nil, and
+// launch forks. A container on bridge networks gets a network namespace
+// of the shim's, made on the spawn thread first, so the init is born into
+// it; it is set up (veths, DNS, ports) while the init boots.
+func (s *shim) forkEarly() <-chan *forked {
+	preC := make(chan *forked, 1)
+	if !s.hasHint || s.hint.NetNS == NetNSJoin {
+		preC <- nil
+		return preC
+	}
+	go func() {
+		var pre *forked
+		if v2, err := cgroups.IsUnified(); err == nil && !v2 {
+			if s.hint.NetNS != NetNSOwn || s.enterOwnNetNS() == nil {
+				pre, _ = s.forkInit(s.hint, nil) // on failure, launch tries again and reports
+				s.mark("init forked early")
+			}
+		}
+		preC <- pre
+	}()
+	return preC
 }
 
 type shim struct {
@@ -65,6 +111,11 @@ type shim struct {
 	hint    Hint // from the command line: start the init early
 	hasHint bool
 	log     *slog.Logger
+	debug   bool // log start-up marks (STACK_DEBUG)
+	// initExe is the sealed init binary every init of this shim is exec'd
+	// from (sealedInit). Only forkInit uses it, and forks run one at a
+	// time.
+	initExe *os.File
 	cfg     *container.Config
 	cg      cgroups.Manager
 
@@ -98,7 +149,7 @@ type shim struct {
 // runState is one run of the container's process (one init).
 type runState struct {
 	cmd    *exec.Cmd
-	conn   *ipc.Conn
+	conn   *initproc.Conn
 	exited chan struct{} // closed once the init is reaped and logs drained
 	code   int
 	oom    bool
@@ -120,7 +171,22 @@ type execWaiter struct {
 	exited  chan int
 }
 
-func (s *shim) run(ready *os.File) int {
+func (s *shim) run(ready *os.File, preC <-chan *forked) int {
+	// pre is the init forked early, once taken from preC; whoever does not
+	// use it kills it.
+	var pre *forked
+	preTaken := false
+	takePre := func() *forked {
+		if !preTaken {
+			pre, preTaken = <-preC, true
+		}
+		return pre
+	}
+	defer func() {
+		if takePre() != nil {
+			pre.abort()
+		}
+	}()
 	lock, err := state.TryLock(s.p.ShimLock())
 	if err != nil {
 		s.report(ready, Ready{Error: fmt.Sprintf("shim lock: %v", err), ExitCode: 125})
@@ -131,36 +197,28 @@ func (s *shim) run(ready *os.File) int {
 	signal_ignore()
 
 	s.final = make(chan struct{})
-	s.spawn = make(chan func())
-	go func() {
-		runtime.LockOSThread() // never unlocked, never exits: see shim.spawn
-		for f := range s.spawn {
-			f()
-		}
-	}()
-	// Start the init now, so its runtime boots while the config is read
-	// and the cgroup made (on cgroup v2 the cgroup must exist first).
-	// A container on bridge networks gets a network namespace of the
-	// shim's, made here on the spawn thread, so the init forked early is
-	// born into it; it is set up (veths, DNS, ports) while the init boots.
-	var pre *forked
-	if s.hasHint && s.hint.NetNS != NetNSJoin {
-		if mode, err := cgroups.Detect(); err == nil && mode != cgroups.Unified {
-			if s.hint.NetNS != NetNSOwn || s.enterOwnNetNS() == nil {
-				pre, _ = s.forkInit(s.hint, nil) // on failure, launch tries again and reports
-			}
-		}
-	}
-	defer func() {
-		if pre != nil {
-			pre.abort()
-		}
-	}()
 
 	s.cfg, err = container.LoadConfig(s.p)
+	s.mark("config loaded")
 	if err != nil {
 		s.report(ready, Ready{Error: err.Error(), ExitCode: 125})
 		return 1
+	}
+	// The cgroup is made, and the config sent to the init, while the rest
+	// of the shim sets up.
+	cgc := s.startCgroup()
+	defer func() {
+		if cgc != nil { // not handed to launch: remove it
+			if res := <-cgc; res.cg != nil {
+				res.cg.Destroy()
+			}
+		}
+	}()
+	if f := takePre(); f != nil && f.hint == HintFor(s.cfg) {
+		if err := s.sendConfig(f); err != nil {
+			f.abort()
+			pre = nil
+		}
 	}
 	s.st, err = container.LoadState(s.p)
 	if err != nil {
@@ -184,6 +242,7 @@ func (s *shim) run(ready *os.File) int {
 		return 1
 	}
 	go s.accept(l)
+	s.mark("listening")
 
 	s.mu.Lock()
 	s.st.ManualStop = false
@@ -196,9 +255,9 @@ func (s *shim) run(ready *os.File) int {
 		return 0
 	}
 	s.startNetwork()
-	s.log.Debug("launching")
-	r, err := s.launch(pre)
-	pre = nil // launch used or aborted it
+	s.mark("launching")
+	r, err := s.launch(pre, cgc)
+	pre, cgc = nil, nil // launch used or aborted them
 	if err != nil {
 		code := startExitCode(err)
 		s.finish(-1, code, false, err.Error())
@@ -207,9 +266,15 @@ func (s *shim) run(ready *os.File) int {
 		return 0
 	}
 	s.report(ready, Ready{Pid: r.cmd.Process.Pid})
+	s.mark("reported")
+	// Start-up garbage (the decoded config, set-up buffers) is most of
+	// the heap: give it back once the container has run a while (not at
+	// once: a short-lived container would pay for it on its way out).
+	time.AfterFunc(idleAfter, debug.FreeOSMemory)
 	s.supervise(r)
 	s.waitAnswered(time.Second)
 	s.cleanup(l)
+	s.mark("cleaned up")
 	return 0
 }
 
@@ -224,17 +289,26 @@ func (s *shim) report(ready *os.File, r Ready) {
 	ready.Close()
 }
 
-// launch starts one run of the container: cgroup, pipes, init, config.
-func (s *shim) launch(pre *forked) (*runState, error) {
-	// The cgroup is made while the init's runtime starts up: on a v1 or
-	// hybrid host the init is moved into it after clone anyway, and both
-	// steps cost milliseconds. On cgroup v2 the init is cloned straight
-	// into the cgroup, so there it must exist first.
+// startCgroup makes the run's cgroup in the background. It is made while
+// the init's runtime starts up: on a v1 or hybrid host the init is moved
+// into it after clone anyway, and both steps cost milliseconds. On cgroup
+// v2 the init is cloned straight into the cgroup, so there it must exist
+// first.
+func (s *shim) startCgroup() <-chan cgResult {
 	cgc := make(chan cgResult, 1)
 	go func() {
 		cg, err := s.makeCgroup()
 		cgc <- cgResult{cg, err}
 	}()
+	return cgc
+}
+
+// launch starts one run of the container: cgroup, pipes, init, config.
+// pre is an init forked early and cgc a cgroup being made, or nil.
+func (s *shim) launch(pre *forked, cgc <-chan cgResult) (*runState, error) {
+	if cgc == nil {
+		cgc = s.startCgroup()
+	}
 	r, cg, err := s.startInit(cgc, pre)
 	if err != nil {
 		if cg == nil {
@@ -302,7 +376,8 @@ func (s *shim) makeCgroup() (cgroups.Manager, error) {
 // its runtime while the shim does the rest of its set-up.
 type forked struct {
 	cmd        *exec.Cmd
-	conn       *ipc.Conn
+	conn       *initproc.Conn
+	configSent bool
 	stdinW     *os.File   // the container stdin's writing end, when a pipe
 	outR, errR *os.File   // the reading ends of stdout and stderr
 	childEnds  []*os.File // the init's ends, closed once it has them
@@ -330,18 +405,14 @@ func (s *shim) forkInit(h Hint, cg cgroups.Manager) (*forked, error) {
 	if err := os.MkdirAll(s.p.Rootfs(), 0o755); err != nil {
 		return nil, &startError{step: "rootfs mount point", err: err}
 	}
-	exe, err := exeseal.OpenFile(initBinary(), s.emptyDir())
+	s.mark("forkInit")
+	exe, err := s.sealedInit()
 	if err != nil {
 		return nil, &startError{step: "seal binary", err: err}
 	}
-	defer exe.Close()
-	parent, child, err := ipc.Pair()
+	s.mark("sealed")
+	conn, child, err := initproc.Pair()
 	if err != nil {
-		return nil, &startError{step: "socketpair", err: err}
-	}
-	conn, err := ipc.FromFile(parent)
-	if err != nil {
-		child.Close()
 		return nil, &startError{step: "socketpair", err: err}
 	}
 	f := &forked{conn: conn, hint: h, childEnds: []*os.File{child}}
@@ -395,14 +466,19 @@ func (s *shim) forkInit(h Hint, cg cgroups.Manager) (*forked, error) {
 			defer unix.Close(cgfd)
 		}
 	}
+	if s.debug {
+		cmd.Env = append(cmd.Env, initproc.DebugEnv)
+	}
 	if lf, err := os.OpenFile(s.p.ShimLog(), os.O_WRONLY|os.O_APPEND, 0); err == nil {
 		cmd.Stderr = lf
 		f.childEnds = append(f.childEnds, lf)
 	}
 	var startErr error
 	done := make(chan struct{})
+	s.mark("cloning")
 	s.spawn <- func() { startErr = cmd.Start(); close(done) }
 	<-done
+	s.mark("cloned")
 	if startErr != nil {
 		return fail(&startError{step: "start init", err: startErr})
 	}
@@ -416,7 +492,6 @@ func (s *shim) forkInit(h Hint, cg cgroups.Manager) (*forked, error) {
 // process runs. It returns the cgroup whenever it got one, for cleanup.
 func (s *shim) startInit(cgc <-chan cgResult, pre *forked) (*runState, cgroups.Manager, error) {
 	spec := s.cfg.Spec
-	t0 := time.Now()
 	var cg cgroups.Manager
 	waitCgroup := func() error {
 		if cg != nil {
@@ -424,7 +499,7 @@ func (s *shim) startInit(cgc <-chan cgResult, pre *forked) (*runState, cgroups.M
 		}
 		res := <-cgc
 		cg = res.cg
-		s.log.Debug("cgroup ready", "took", time.Since(t0))
+		s.mark("cgroup ready")
 		return res.err
 	}
 	want := HintFor(s.cfg)
@@ -434,7 +509,7 @@ func (s *shim) startInit(cgc <-chan cgResult, pre *forked) (*runState, cgroups.M
 	}
 	f := pre
 	if f == nil {
-		if mode, err := cgroups.Detect(); err != nil || mode == cgroups.Unified {
+		if v2, err := cgroups.IsUnified(); err != nil || v2 {
 			if err := waitCgroup(); err != nil {
 				return nil, cg, err
 			}
@@ -452,7 +527,7 @@ func (s *shim) startInit(cgc <-chan cgResult, pre *forked) (*runState, cgroups.M
 		f.abort()
 		return nil, cg, e
 	}
-	s.log.Debug("init started", "took", time.Since(t0))
+	s.mark("init started")
 	if !intoCgroup {
 		if err := waitCgroup(); err != nil {
 			return fail(err)
@@ -460,24 +535,18 @@ func (s *shim) startInit(cgc <-chan cgResult, pre *forked) (*runState, cgroups.M
 		if err := cg.Add(cmd.Process.Pid); err != nil {
 			return fail(&startError{step: "cgroup", err: err})
 		}
-		s.log.Debug("init moved into its cgroup", "took", time.Since(t0))
+		s.mark("init moved into its cgroup")
 	}
-	cfg := &initproc.Config{
-		ID:       s.cfg.ID,
-		Spec:     spec,
-		Rootfs:   s.p.Rootfs(),
-		Lower:    s.cfg.Lower,
-		Upper:    s.p.Upper(),
-		Work:     s.p.Work(),
-		CgroupV1: cgroupV1Mounts(),
+	if err := s.sendConfig(f); err != nil {
+		return fail(err)
 	}
-	// The init runs the container's program once it has the config:
-	// the network must be ready by then.
+	// The init runs the container's program once told to start: the
+	// network must be ready by then.
 	if err := s.waitNetwork(); err != nil {
 		return fail(err)
 	}
-	if err := conn.Send(initproc.Message{Type: initproc.MsgConfig, Config: cfg}); err != nil {
-		return fail(&startError{step: "send config", err: err})
+	if err := conn.Send(initproc.Message{Type: initproc.MsgStart}); err != nil {
+		return fail(&startError{step: "start init", err: err})
 	}
 	var m initproc.Message
 	files, err := conn.Recv(&m)
@@ -487,7 +556,7 @@ func (s *shim) startInit(cgc <-chan cgResult, pre *forked) (*runState, cgroups.M
 	if m.Type == initproc.MsgFailed {
 		return fail(&startError{step: m.Step, err: errors.New(m.Error)})
 	}
-	s.log.Debug("container process started", "took", time.Since(t0))
+	s.mark("container process started")
 	// The pipes' write ends now live only in the container.
 	for _, f := range toClose {
 		f.Close()
@@ -523,6 +592,7 @@ func (s *shim) startInit(cgc <-chan cgResult, pre *forked) (*runState, cgroups.M
 	time.AfterFunc(10*time.Second, r.fan.dropReplay)
 	go func() {
 		err := cmd.Wait()
+		s.mark("init reaped")
 		code := 0
 		if err != nil {
 			var ee *exec.ExitError
@@ -556,6 +626,28 @@ func (s *shim) startInit(cgc <-chan cgResult, pre *forked) (*runState, cgroups.M
 		close(r.exited)
 	}()
 	return r, cg, nil
+}
+
+// sendConfig sends the init its config, once.
+func (s *shim) sendConfig(f *forked) error {
+	if f.configSent {
+		return nil
+	}
+	cfg := &initproc.Config{
+		ID:       s.cfg.ID,
+		Spec:     s.cfg.Spec,
+		Rootfs:   s.p.Rootfs(),
+		Lower:    s.cfg.Lower,
+		Upper:    s.p.Upper(),
+		Work:     s.p.Work(),
+		CgroupV1: cgroupV1Mounts(),
+	}
+	if err := f.conn.Send(initproc.Message{Type: initproc.MsgConfig, Config: cfg}); err != nil {
+		return &startError{step: "send config", err: err}
+	}
+	f.configSent = true
+	s.mark("config sent")
+	return nil
 }
 
 // readInit dispatches init's messages about exec processes.
@@ -602,6 +694,7 @@ func (s *shim) supervise(r *runState) {
 	delay := 100 * time.Millisecond
 	for {
 		<-r.exited
+		s.mark("exited")
 		ranFor := time.Since(s.startedAt())
 		s.mu.Lock()
 		manual := s.st.ManualStop
@@ -610,6 +703,7 @@ func (s *shim) supervise(r *runState) {
 		restart := shouldRestart(s.cfg.Restart, r.code, count, manual)
 		if !restart {
 			s.finish(r.code, r.code, r.oom, "")
+			s.mark("finished")
 			return
 		}
 		// Docker's back-off: 100 ms doubling to 1 min, reset after a run of
@@ -647,7 +741,7 @@ func (s *shim) supervise(r *runState) {
 			s.finish(r.code, r.code, r.oom, "")
 			return
 		}
-		nr, err := s.launch(nil)
+		nr, err := s.launch(nil, nil)
 		if err != nil {
 			s.finish(-1, startExitCode(err), false, err.Error())
 			return
@@ -777,19 +871,49 @@ func (s *shim) removeAnonymousVolumes() {
 // PID 1 starts without the shim's network and DNS packages to initialise.
 const InitName = "stack-init"
 
-// initBinary is the binary the inits run from: stack-init next to this
-// one, else this one (which plays the init role too).
-var initBinary = sync.OnceValue(func() string {
-	self, err := os.Readlink("/proc/self/exe")
+// InitBinaryFor is the binary the inits of shims run from exe start
+// from: stack-init next to it (cmd/stack-init: the init alone, smaller
+// and quicker to start), else exe itself.
+func InitBinaryFor(exe string) string {
+	self, err := filepath.EvalSymlinks(exe)
 	if err != nil {
-		return "/proc/self/exe"
+		return exe
 	}
 	p := filepath.Join(filepath.Dir(self), InitName)
 	if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
 		return p
 	}
 	return self
-})
+}
+
+// sealedInit returns the sealed init binary: the one the engine passed
+// (fdInitExe), else one sealed here, once, and kept for every restart.
+func (s *shim) sealedInit() (*os.File, error) {
+	if s.initExe != nil {
+		return s.initExe, nil
+	}
+	f, err := exeseal.OpenFile(InitBinaryFor("/proc/self/exe"), s.emptyDir())
+	if err != nil {
+		return nil, err
+	}
+	s.initExe = f
+	return f, nil
+}
+
+// inheritedInit takes the sealed init binary the engine passed as
+// fdInitExe, if it did, moved to a high descriptor: the init is exec'd
+// as /proc/self/fd/N after its own descriptors 3–6 are in place.
+func inheritedInit() *os.File {
+	if _, err := unix.FcntlInt(fdInitExe, unix.F_GETFD, 0); err != nil {
+		return nil
+	}
+	fd, err := unix.FcntlInt(fdInitExe, unix.F_DUPFD_CLOEXEC, exeseal.MinFD)
+	unix.Close(fdInitExe)
+	if err != nil {
+		return nil
+	}
+	return os.NewFile(uintptr(fd), "stack-init (sealed)")
+}
 
 func (s *shim) emptyDir() string {
 	d := s.p.RunDir + "/empty"
