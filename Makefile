@@ -63,12 +63,13 @@ lint: ## gofmt and go vet
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-# Container start/stop latencies, DNS lookups from inside a container and
+# Container start/stop latencies (beside runc's and crun's, installed for
+# the comparison), DNS lookups from inside a container and
 # published-port throughput over 200 runs; up/down of 1, 10 and 50 services
 # over 5; the library benchmarks (logs, image store, cgroups, DNS server,
 # veth attach, nftables) with go test's default time.
 bench: deps ## benchmarks (root), in a private network namespace
-	@dpkg -s runc >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc >/dev/null || true
+	@for p in runc crun; do dpkg -s $$p >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$p >/dev/null || true; done
 	unshare --net --fork -- sh -c 'ip link set lo up && export STACK_TEST_ROOT=1 && \
 		$(GO) test -run "^$$" -bench . -benchtime 200x -count 1 ./engine/ && \
 		$(GO) test -run "^$$" -bench . -benchtime 5x -count 1 ./reconciler/live/ && \
