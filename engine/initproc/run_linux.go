@@ -85,9 +85,15 @@ func Main() {
 		in.fail(err)
 	}
 	mark("main process started")
-	// The set-up's garbage is most of the heap: give it back once the
-	// container has run a while (as the shim does).
-	time.AfterFunc(time.Second, debug.FreeOSMemory)
+	// Once the container has run a while (not at once: a short-lived
+	// container would pay for it on its way out, and it would compete
+	// with the container's start for the CPU): give the set-up's garbage,
+	// most of the heap, back to the kernel, and handle the signals a host
+	// administrator may send to the init itself.
+	time.AfterFunc(time.Second, func() {
+		debug.FreeOSMemory()
+		go in.forwardSignals()
+	})
 	in.loop()
 }
 
@@ -367,15 +373,10 @@ func dupFile(f *os.File) (*os.File, error) {
 //
 // Children are collected with a blocking waitid rather than on SIGCHLD:
 // os/signal's machinery costs the init about 2 ms of page faults at
-// start, on the critical path. Signals for the container's process come
-// from the shim as messages (MsgSignal), so any signal reaches it without
-// a handler here; the few handled (installed once the container runs) are
-// those a host administrator might send to the init itself: without a
-// handler, PID 1 of a namespace ignores a signal.
+// start, on the critical path.
 func (in *initState) loop() {
 	runtime.UnlockOSThread()
 	go in.serve()
-	go in.forwardSignals()
 	for {
 		// WNOWAIT leaves the zombie for reap, which collects under mu: a
 		// child is never reaped before spawn has recorded it.
@@ -393,6 +394,11 @@ func (in *initState) loop() {
 	}
 }
 
+// forwardSignals passes the signals a host administrator may send to the
+// init itself on to the main process. Signals for the container's process
+// come from the shim as messages (MsgSignal), so any signal reaches it
+// without a handler here; without one, PID 1 of a namespace ignores a
+// signal (but SIGKILL).
 func (in *initState) forwardSignals() {
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
