@@ -134,3 +134,24 @@ func BenchmarkHandle(b *testing.B) {
 		handle(tb, pkt, out, false)
 	}
 }
+
+// BenchmarkHandleSlow is the server's work for queries the wire-level fast
+// path leaves to the full codec: a PTR answered locally, an A query for a
+// name to forward, and an MX for a known name (an empty NOERROR).
+func BenchmarkHandleSlow(b *testing.B) {
+	tb := testTable()
+	for _, q := range []query{
+		{name: "3.0.0.10.in-addr.arpa.", qtype: dns.TypePTR},
+		{name: "example.com.", qtype: dns.TypeA, edns: 1232},
+		{name: "db.", qtype: dns.TypeMX},
+	} {
+		b.Run(dns.TypeToString[q.qtype], func(b *testing.B) {
+			pkt := q.pack(b)
+			out := make([]byte, 0, 4096)
+			b.ReportAllocs()
+			for b.Loop() {
+				handle(tb, pkt, out, false)
+			}
+		})
+	}
+}

@@ -18,6 +18,12 @@
 // servers. Unlike Docker, whose TTL is 600, the TTL is 0 (as aardvark-dns's),
 // so a recreated container's new address is used at once.
 //
+// Messages are read and written in wire format by the package itself
+// (wire.go): the server answers A, AAAA, MX and PTR questions and relays
+// the others as they came, which needs no DNS library, so the shim, which
+// starts with every container, links none (deps_test.go says why). Its
+// UDP sockets are read and written a batch at a time (mmsg.go).
+//
 // The package also reads the host's resolv.conf and renders the container's.
 // It does not create sockets in a namespace or install the 127.0.0.11:53
 // redirect: the shim does.

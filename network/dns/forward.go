@@ -11,8 +11,6 @@ import (
 	"net/netip"
 	"sync"
 	"time"
-
-	"github.com/miekg/dns"
 )
 
 const (
@@ -71,7 +69,7 @@ func parseUpstreams(servers []string, timeout time.Duration) (*upstreams, error)
 // The timeout is shared: each server gets the time left divided by the
 // number of servers left, so a dead first server still leaves time for the
 // others.
-func forward(ctx context.Context, u *upstreams, q *dns.Msg, pkt []byte, tcp bool, log *slog.Logger) []byte {
+func forward(ctx context.Context, u *upstreams, q *request, pkt []byte, tcp bool, log *slog.Logger) []byte {
 	ctx, cancel := context.WithTimeout(ctx, u.timeout)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
@@ -91,22 +89,17 @@ func forward(ctx context.Context, u *upstreams, q *dns.Msg, pkt []byte, tcp bool
 		}
 		acancel()
 		if err != nil {
-			log.Debug("dns: forward failed", "server", server, "network", network, "question", q.Question[0].String(), "err", err)
+			log.Debug("dns: forward failed", "server", server, "network", network, "question", q, "err", err)
 			continue
 		}
-		if rcode := resp[3] & 0x0f; rcode == dns.RcodeServerFailure || rcode == dns.RcodeRefused {
-			log.Debug("dns: upstream failed", "server", server, "rcode", dns.RcodeToString[int(rcode)], "question", q.Question[0].String())
+		if rcode := resp[3] & 0x0f; rcode == rcodeServFail || rcode == rcodeRefused {
+			log.Debug("dns: upstream failed", "server", server, "rcode", rcode, "question", q)
 			continue
 		}
 		resp[0], resp[1] = pkt[0], pkt[1]
-		if size := clientSize(q, tcp); len(resp) > size {
-			var m dns.Msg
-			if err := m.Unpack(resp); err != nil {
+		if size := q.size(tcp); len(resp) > size {
+			if resp, err = truncate(resp, size); err != nil {
 				log.Debug("dns: bad upstream answer", "server", server, "err", err)
-				continue
-			}
-			m.Truncate(size)
-			if resp, err = m.Pack(); err != nil {
 				continue
 			}
 		}
@@ -115,13 +108,87 @@ func forward(ctx context.Context, u *upstreams, q *dns.Msg, pkt []byte, tcp bool
 	return servFail(q)
 }
 
-func servFail(q *dns.Msg) []byte {
-	return pack(nil, reply(q).SetRcode(q, dns.RcodeServerFailure))
+func servFail(q *request) []byte {
+	return q.appendReply(nil, rcodeServFail, true)
 }
 
 // refused answers a query that finds maxForwards queries in flight.
-func refused(q *dns.Msg) []byte {
-	return pack(nil, reply(q).SetRcode(q, dns.RcodeRefused))
+func refused(q *request) []byte {
+	return q.appendReply(nil, rcodeRefused, true)
+}
+
+// truncate cuts msg, an answer longer than size, to the records that fit in
+// size, as miekg/dns's Msg.Truncate does: the questions, then answer,
+// authority and additional records in order up to the first that does not
+// fit, and the OPT record (the last, should there be more) whatever its
+// place; TC is set when a record is left out.
+//
+// Records are cut, not encoded again, so every type is relayed as it came.
+// The names in what is kept can only point into what is kept, since a
+// compression pointer points back (RFC 1035 §4.1.4), and an OPT record,
+// moved last when what followed it is cut, has the root for its name.
+func truncate(msg []byte, size int) ([]byte, error) {
+	var scratch [maxNameLen]byte
+	off := headerLen
+	for range be16(msg[4:]) {
+		_, end, err := readName(scratch[:0], msg, off)
+		if err != nil || end+4 > len(msg) {
+			return nil, errMalformed
+		}
+		off = end + 4
+	}
+	questions := off
+	type record struct{ start, end, section int }
+	var rrs []record
+	opt := -1 // the index of the OPT record in rrs
+	for section := range 3 {
+		for range be16(msg[6+2*section:]) {
+			rr, err := readRR(msg, off)
+			if err != nil {
+				return nil, err
+			}
+			if section == 2 && rr.typ == typeOPT {
+				opt = len(rrs)
+			}
+			rrs = append(rrs, record{off, rr.end, section})
+			off = rr.end
+		}
+	}
+
+	out := append(make([]byte, 0, size), msg[:questions]...)
+	budget := size // for the records that are not the OPT
+	if opt >= 0 {
+		budget -= rrs[opt].end - rrs[opt].start
+	}
+	var counts [3]int
+	optKept, cut := false, false
+	for i, r := range rrs {
+		switch {
+		case i == opt:
+			if !cut { // else it goes last
+				out = append(out, msg[r.start:r.end]...)
+				budget += r.end - r.start
+				counts[2]++
+				optKept = true
+			}
+		case cut || len(out)+r.end-r.start > budget:
+			cut = true
+		default:
+			out = append(out, msg[r.start:r.end]...)
+			counts[r.section]++
+		}
+	}
+	if opt >= 0 && !optKept {
+		out = append(out, msg[rrs[opt].start:rrs[opt].end]...)
+		counts[2]++
+	}
+	for i, n := range counts {
+		out[6+2*i], out[7+2*i] = byte(n>>8), byte(n)
+	}
+	if cut {
+		out[2] |= 0x02
+	}
+	return out, nil
 }
 
 // bufPool holds UDP receive buffers for exchange: big enough for any
