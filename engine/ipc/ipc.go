@@ -1,11 +1,12 @@
-// Package ipc is the message transport between stack processes: the CLI and
-// a container's shim, and the shim and the container's init. A message is
-// one JSON value in one SOCK_SEQPACKET packet, optionally carrying file
-// descriptors (SCM_RIGHTS). Seqpacket keeps message boundaries, so a
-// descriptor always arrives with the message it belongs to.
+// Package ipc is the message transport between stack commands and a
+// container's shim, over the shim's control socket. A message is one JSON
+// value in one SOCK_SEQPACKET packet, optionally carrying file descriptors
+// (SCM_RIGHTS). Seqpacket keeps message boundaries, so a descriptor always
+// arrives with the message it belongs to.
 //
-// The package depends only on the standard library and x/sys/unix, because
-// the in-container init imports it and its start-up must stay cheap.
+// The shim and the container's init speak their own binary form over a
+// socket pair (engine/initproc: Conn), so the init links neither JSON nor
+// net.
 package ipc
 
 import (
@@ -36,32 +37,6 @@ type Conn struct {
 
 // New wraps an existing seqpacket connection.
 func New(c *net.UnixConn) *Conn { return &Conn{c: c} }
-
-// FromFile turns an inherited socket descriptor into a Conn; the file is
-// consumed.
-func FromFile(f *os.File) (*Conn, error) {
-	fc, err := net.FileConn(f)
-	f.Close()
-	if err != nil {
-		return nil, err
-	}
-	uc, ok := fc.(*net.UnixConn)
-	if !ok {
-		fc.Close()
-		return nil, fmt.Errorf("ipc: descriptor is not a unix socket")
-	}
-	return New(uc), nil
-}
-
-// Pair returns a connected pair of seqpacket sockets as files, for handing
-// one end to a child process.
-func Pair() (*os.File, *os.File, error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, nil, os.NewSyscallError("socketpair", err)
-	}
-	return os.NewFile(uintptr(fds[0]), "ipc0"), os.NewFile(uintptr(fds[1]), "ipc1"), nil
-}
 
 // Dial connects to a seqpacket socket at path. Long paths (over the 108-byte
 // sun_path limit, common under test temp dirs) are reached through an
