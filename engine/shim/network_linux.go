@@ -74,16 +74,13 @@ func (s *shim) enterOwnNetNS() error {
 		return nil
 	}
 	var err error
-	done := make(chan struct{})
-	s.spawn <- func() {
-		defer close(done)
+	s.onSpawn(func() {
 		if err = unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			err = os.NewSyscallError("unshare(CLONE_NEWNET)", err)
 			return
 		}
 		s.net.ns, err = os.Open("/proc/thread-self/ns/net")
-	}
-	<-done
+	})
 	return err
 }
 
@@ -103,14 +100,11 @@ func (s *shim) joinNetNS(id string) error {
 	if err != nil {
 		return fmt.Errorf("network namespace of container %s: %w", name, err)
 	}
-	done := make(chan struct{})
-	s.spawn <- func() {
-		defer close(done)
+	s.onSpawn(func() {
 		if err = unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
 			err = os.NewSyscallError("setns", err)
 		}
-	}
-	<-done
+	})
 	if err != nil {
 		f.Close()
 		return err

@@ -65,45 +65,56 @@ func Main() {
 	if len(os.Args) == 6 {
 		s.hint, s.hasHint = ParseHint(os.Args[5])
 	}
-	// The init is forked before anything else: its runtime then boots
-	// while this one reads the config and takes the lock.
+	// The main thread is the spawn thread (see shim.spawn). The shim's
+	// work runs on other goroutines, while this one first forks the init,
+	// before anything else, so that its runtime boots while the shim's
+	// reads the config and takes the lock; then it serves the spawn
+	// requests of later forks.
+	runtime.LockOSThread() // never unlocked: the main thread lives as long as the process
 	s.spawn = make(chan func())
-	go func() {
-		runtime.LockOSThread() // never unlocked, never exits: see shim.spawn
-		for f := range s.spawn {
-			f()
-		}
-	}()
-	preC := s.forkEarly()
-	code := s.run(ready, preC)
-	os.Exit(code)
+	preC := make(chan *forked, 1)
+	go func() { os.Exit(s.run(ready, preC)) }()
+	s.onSpawnThread = true
+	pre := s.forkEarly()
+	s.onSpawnThread = false
+	preC <- pre
+	for f := range s.spawn {
+		f()
+	}
 }
 
-// forkEarly starts the init on the spawn thread from the command line's
-// hint, before the config is read, so its runtime boots while the shim
-// sets up; the config follows when read. On cgroup v2 the init is cloned
-// into its cgroup, which needs the config: there (and for a container
-// joining another's network namespace) the channel yields nil, and
+// forkEarly starts the init from the command line's hint, before the
+// config is read; the config follows when read. On cgroup v2 the init is
+// cloned into its cgroup, which needs the config: there (and for a
+// container joining another's network namespace) it returns nil, and
 // launch forks. A container on bridge networks gets a network namespace
 // of the shim's, made on the spawn thread first, so the init is born into
-// it; it is set up (veths, DNS, ports) while the init boots.
-func (s *shim) forkEarly() <-chan *forked {
-	preC := make(chan *forked, 1)
+// it; it is set up (veths, DNS, ports) while the init boots. It runs on
+// the spawn thread.
+func (s *shim) forkEarly() *forked {
 	if !s.hasHint || s.hint.NetNS == NetNSJoin {
-		preC <- nil
-		return preC
+		return nil
 	}
-	go func() {
-		var pre *forked
-		if v2, err := cgroups.IsUnified(); err == nil && !v2 {
-			if s.hint.NetNS != NetNSOwn || s.enterOwnNetNS() == nil {
-				pre, _ = s.forkInit(s.hint, nil) // on failure, launch tries again and reports
-				s.mark("init forked early")
-			}
-		}
-		preC <- pre
-	}()
-	return preC
+	if v2, err := cgroups.IsUnified(); err != nil || v2 {
+		return nil
+	}
+	if s.hint.NetNS == NetNSOwn && s.enterOwnNetNS() != nil {
+		return nil // launch tries again and reports
+	}
+	pre, _ := s.forkInit(s.hint, nil) // on failure, launch tries again and reports
+	s.mark("init forked early")
+	return pre
+}
+
+// onSpawn runs f on the spawn thread and waits for it.
+func (s *shim) onSpawn(f func()) {
+	if s.onSpawnThread {
+		f()
+		return
+	}
+	done := make(chan struct{})
+	s.spawn <- func() { f(); close(done) }
+	<-done
 }
 
 type shim struct {
@@ -132,10 +143,15 @@ type shim struct {
 	netDone chan struct{}
 	netErr  error
 
-	// spawn runs functions on the one OS thread that starts every init:
-	// Pdeathsig fires when the thread that forked the child exits, so that
-	// thread must live as long as the shim.
+	// spawn runs functions on the one OS thread that starts every init,
+	// the main thread: Pdeathsig fires when the thread that forked the
+	// child exits, so that thread must live as long as the shim.
 	spawn chan func()
+	// onSpawnThread is set while the main goroutine forks the first init
+	// itself, on the spawn thread (Main): onSpawn then runs functions
+	// directly. Only that goroutine reads it then; preC orders it before
+	// any other use.
+	onSpawnThread bool
 
 	// mu guards st, run and the waiters.
 	mu      sync.Mutex
@@ -474,10 +490,8 @@ func (s *shim) forkInit(h Hint, cg cgroups.Manager) (*forked, error) {
 		f.childEnds = append(f.childEnds, lf)
 	}
 	var startErr error
-	done := make(chan struct{})
 	s.mark("cloning")
-	s.spawn <- func() { startErr = cmd.Start(); close(done) }
-	<-done
+	s.onSpawn(func() { startErr = cmd.Start() })
 	s.mark("cloned")
 	if startErr != nil {
 		return fail(&startError{step: "start init", err: startErr})
