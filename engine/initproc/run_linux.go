@@ -427,6 +427,7 @@ func (in *initState) reap() {
 		}
 		code := exitCode(ws)
 		if pid == in.mainPid {
+			mark("main process exited")
 			os.Exit(code)
 		}
 		if id, ok := in.execs[pid]; ok {
