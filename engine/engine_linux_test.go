@@ -109,6 +109,17 @@ func TestRunTrue(t *testing.T) {
 	}
 }
 
+// The container's process gets its stdio and nothing else of the host:
+// no descriptor of the shim, the init or the engine (CVE-2024-21626).
+func TestNoInheritedDescriptors(t *testing.T) {
+	e := newEngine(t)
+	// ls holds one descriptor of its own: the directory it lists.
+	code, out, errOut := runSh(t, e, `ls /proc/self/fd | tr '\n' ' '`, engine.CreateOptions{})
+	if code != 0 || strings.TrimSpace(out) != "0 1 2 3" {
+		t.Fatalf("descriptors: code %d, %q %q; want 0 1 2 3", code, out, errOut)
+	}
+}
+
 func TestContainerEnvironment(t *testing.T) {
 	e := newEngine(t)
 	script := `
