@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -26,6 +28,39 @@ func IsUnified() (bool, error) {
 		return false, fmt.Errorf("detect cgroups: statfs %s: %w", cgroupMount, err)
 	}
 	return st.Type == unix.CGROUP2_SUPER_MAGIC, nil
+}
+
+// V1Mount is one cgroup v1 hierarchy of the host: the base name of its
+// mount point ("memory", "cpu,cpuacct", "systemd") and the options that
+// mount it again ("memory", "cpu,cpuacct", "name=systemd").
+type V1Mount struct {
+	Dir     string
+	Options string
+}
+
+// V1Mounts lists the host's cgroup v1 hierarchies, by mount point; none
+// on a pure cgroup v2 host. It reads the layout Detect and New use, so the
+// mount table is parsed once per process.
+func V1Mounts() ([]V1Mount, error) {
+	l, err := hostLayout()
+	if err != nil {
+		return nil, err
+	}
+	return l.v1Mounts(), nil
+}
+
+func (l layout) v1Mounts() []V1Mount {
+	byMount := map[string][]string{}
+	for opt, mnt := range l.v1 {
+		byMount[mnt] = append(byMount[mnt], opt)
+	}
+	out := make([]V1Mount, 0, len(byMount))
+	for mnt, opts := range byMount {
+		slices.Sort(opts)
+		out = append(out, V1Mount{Dir: filepath.Base(mnt), Options: strings.Join(opts, ",")})
+	}
+	slices.SortFunc(out, func(a, b V1Mount) int { return strings.Compare(a.Dir, b.Dir) })
+	return out
 }
 
 // Detect reports the host's cgroup layout: Unified when /sys/fs/cgroup is a

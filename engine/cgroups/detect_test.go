@@ -2,6 +2,7 @@ package cgroups
 
 import (
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -138,5 +139,33 @@ func TestDetectHost(t *testing.T) {
 	t.Logf("host cgroup mode: %v", mode)
 	if mode != Unified && mode != Legacy && mode != Hybrid {
 		t.Errorf("Detect() = %v", mode)
+	}
+}
+
+// V1Mounts gives each hierarchy once, by mount point, with the options
+// that mount it again: co-mounted controllers together, name= kept,
+// rw, xattr, release_agent and clone_children dropped.
+func TestV1Mounts(t *testing.T) {
+	for _, tt := range []struct {
+		name, in string
+		want     []V1Mount
+	}{
+		{"hybrid", hybridMountinfo, []V1Mount{
+			{"blkio", "blkio"}, {"cpu", "cpu"}, {"cpuacct", "cpuacct"}, {"cpuset", "cpuset"}, {"devices", "devices"},
+			{"freezer", "freezer"}, {"memory", "memory"}, {"pids", "pids"}, {"systemd", "name=systemd"},
+		}},
+		{"legacy", legacyMountinfo, []V1Mount{
+			{"cpu,cpuacct", "cpu,cpuacct"}, {"cpuset", "cpuset"}, {"memory", "memory"},
+			{"my pids", "pids"}, {"net_cls,net_prio", "net_cls,net_prio"}, {"systemd", "name=systemd"},
+		}},
+		{"unified", unifiedMountinfo, []V1Mount{}},
+	} {
+		l, err := parseMountinfo(strings.NewReader(tt.in))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if got := l.v1Mounts(); !slices.Equal(got, tt.want) {
+			t.Errorf("%s:\n got %v\nwant %v", tt.name, got, tt.want)
+		}
 	}
 }

@@ -1,7 +1,6 @@
 package shim
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -1050,31 +1049,10 @@ func resourcesFromSpec(spec *specs.Spec) cgroups.Resources {
 // cgroupV1Mounts lists the host's cgroup v1 hierarchies for the container's
 // /sys/fs/cgroup; empty on a pure v2 host.
 func cgroupV1Mounts() []initproc.CgroupMount {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out []initproc.CgroupMount
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// id parent maj:min root mountpoint opts [optional...] - fstype source superopts
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		if !ok {
-			continue
-		}
-		pf, qf := strings.Fields(pre), strings.Fields(post)
-		if len(pf) < 5 || len(qf) < 3 || qf[0] != "cgroup" {
-			continue
-		}
-		var opts []string
-		for _, o := range strings.Split(qf[2], ",") {
-			if o != "rw" && o != "ro" && !strings.HasPrefix(o, "release_agent") && o != "clone_children" && o != "noprefix" && o != "xattr" {
-				opts = append(opts, o)
-			}
-		}
-		name := pf[4][strings.LastIndex(pf[4], "/")+1:]
-		out = append(out, initproc.CgroupMount{Dir: name, Options: strings.Join(opts, ",")})
+	ms, _ := cgroups.V1Mounts()
+	out := make([]initproc.CgroupMount, len(ms))
+	for i, m := range ms {
+		out[i] = initproc.CgroupMount{Dir: m.Dir, Options: m.Options}
 	}
 	return out
 }
