@@ -75,11 +75,11 @@ func Detect() (Mode, error) {
 }
 
 func detectLayout() (layout, error) {
-	var st unix.Statfs_t
-	if err := unix.Statfs(cgroupMount, &st); err != nil {
-		return layout{}, fmt.Errorf("detect cgroups: statfs %s: %w", cgroupMount, err)
+	v2, err := IsUnified()
+	if err != nil {
+		return layout{}, err
 	}
-	if st.Type == unix.CGROUP2_SUPER_MAGIC {
+	if v2 {
 		return layout{mode: Unified, unified: cgroupMount}, nil
 	}
 	f, err := os.Open(mountinfo)
