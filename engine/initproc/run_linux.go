@@ -374,8 +374,8 @@ func dupFile(f *os.File) (*os.File, error) {
 	return os.NewFile(uintptr(fd), f.Name()), nil
 }
 
-// loop is the init's life after start: serve execs, forward signals, and
-// reap on this goroutine until the main process exits.
+// loop is the init's life after start: serve execs, and reap on this
+// goroutine until the main process exits.
 //
 // Children are collected with a blocking waitid rather than on SIGCHLD:
 // os/signal's machinery costs the init about 2 ms of page faults at
@@ -403,8 +403,8 @@ func (in *initState) loop() {
 // forwardSignals passes the signals a host administrator may send to the
 // init itself on to the main process. Signals for the container's process
 // come from the shim as messages (MsgSignal), so any signal reaches it
-// without a handler here; without one, PID 1 of a namespace ignores a
-// signal (but SIGKILL).
+// without a handler here; without one, PID 1 of a namespace ignores any
+// signal but SIGKILL and SIGSTOP from the host.
 func (in *initState) forwardSignals() {
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
