@@ -8,6 +8,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -17,6 +18,8 @@ import (
 	"text/template"
 	"time"
 	"unicode/utf8"
+
+	"stack/engine"
 )
 
 // humanDuration is go-units HumanDuration: "Less than a second",
@@ -305,4 +308,22 @@ func parseUnixTime(value string) (time.Time, error) {
 		return time.Time{}, nil
 	}
 	return time.Unix(s, ns), nil
+}
+
+// removeEach removes each named object with rm, printing the name of each
+// one removed, as docker's rm verbs do. With force, an object that does
+// not exist is no error. The errors of the others are joined.
+func removeEach(out io.Writer, names []string, force bool, rm func(string) error) error {
+	var errs []error
+	for _, name := range names {
+		if err := rm(name); err != nil {
+			if force && errors.Is(err, engine.ErrNotFound) {
+				continue
+			}
+			errs = append(errs, err)
+			continue
+		}
+		fmt.Fprintln(out, name)
+	}
+	return errors.Join(errs...)
 }

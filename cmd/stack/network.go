@@ -343,18 +343,9 @@ func newNetworkRemoveCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var errs []error
-			for _, ref := range args {
-				if err := e.RemoveNetwork(cmd.Context(), ref); err != nil {
-					if force && errors.Is(err, engine.ErrNotFound) {
-						continue
-					}
-					errs = append(errs, err)
-					continue
-				}
-				fmt.Fprintln(cmd.OutOrStdout(), ref)
-			}
-			return errors.Join(errs...)
+			return removeEach(cmd.OutOrStdout(), args, force, func(ref string) error {
+				return e.RemoveNetwork(cmd.Context(), ref)
+			})
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Do not error if the network does not exist")

@@ -286,18 +286,9 @@ func newVolumeRemoveCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var errs []error
-			for _, name := range args {
-				if err := e.RemoveVolume(cmd.Context(), name); err != nil {
-					if force && errors.Is(err, engine.ErrNotFound) {
-						continue
-					}
-					errs = append(errs, err)
-					continue
-				}
-				fmt.Fprintln(cmd.OutOrStdout(), name)
-			}
-			return errors.Join(errs...)
+			return removeEach(cmd.OutOrStdout(), args, force, func(name string) error {
+				return e.RemoveVolume(cmd.Context(), name)
+			})
 		},
 	}
 	// -f does not remove a volume in use: stack never deletes data a
