@@ -51,14 +51,10 @@ func runtimeBinary(b *testing.B) string {
 		if err != nil {
 			return
 		}
-		out := filepath.Join(dir, engine.RuntimeName)
-		for _, bin := range []struct{ out, pkg string }{{out, "stack/cmd/stack-runtime"}, {filepath.Join(dir, "stack-init"), "stack/cmd/stack-init"}} {
-			cmd := exec.Command("go", "build", "-o", bin.out, bin.pkg)
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-			if msg, err := cmd.CombinedOutput(); err != nil {
-				b.Logf("go build %s: %v %s; using the test binary", bin.pkg, err, msg)
-				return
-			}
+		out, err := enginetest.BuildRuntime(dir)
+		if err != nil {
+			b.Logf("%v; using the test binary", err)
+			return
 		}
 		stackBin = out
 	})

@@ -329,3 +329,20 @@ func buildBusyboxTar() ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
+
+// BuildRuntime builds cmd/stack-runtime and cmd/stack-init into dir, as
+// `make build` does (static), and returns the path of stack-runtime.
+func BuildRuntime(dir string) (string, error) {
+	out := filepath.Join(dir, "stack-runtime") // engine.RuntimeName
+	for _, bin := range []struct{ out, pkg string }{
+		{out, "stack/cmd/stack-runtime"},
+		{filepath.Join(dir, "stack-init"), "stack/cmd/stack-init"},
+	} {
+		cmd := exec.Command("go", "build", "-o", bin.out, bin.pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("go build %s: %v\n%s", bin.pkg, err, msg)
+		}
+	}
+	return out, nil
+}

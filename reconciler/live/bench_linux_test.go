@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -93,15 +92,10 @@ func BenchmarkUpDown(b *testing.B) {
 
 // buildRuntime builds cmd/stack-runtime as make build does.
 func buildRuntime(b *testing.B) string {
-	dir := b.TempDir()
-	out := filepath.Join(dir, engine.RuntimeName)
-	for _, bin := range []struct{ out, pkg string }{{out, "stack/cmd/stack-runtime"}, {filepath.Join(dir, "stack-init"), "stack/cmd/stack-init"}} {
-		cmd := exec.Command("go", "build", "-o", bin.out, bin.pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if msg, err := cmd.CombinedOutput(); err != nil {
-			b.Logf("go build %s: %v %s; using the test binary", bin.pkg, err, msg)
-			return ""
-		}
+	out, err := enginetest.BuildRuntime(b.TempDir())
+	if err != nil {
+		b.Logf("%v; using the test binary", err)
+		return ""
 	}
 	return out
 }
