@@ -339,6 +339,32 @@ func TestZombiesReaped(t *testing.T) {
 	}
 }
 
+// TestExitEndsContainer: the exit is reported as soon as the main process
+// has ended (before the kernel has taken the init's namespaces down), and
+// by then nothing else of the container runs and its log is complete.
+func TestExitEndsContainer(t *testing.T) {
+	e := newEngine(t)
+	// A background process that ignores SIGTERM and holds stdout.
+	code, out, _ := runSh(t, e, `sh -c 'trap "" TERM; echo bg; exec sleep 1234.5' & sleep 0.2; echo main; exit 7`, engine.CreateOptions{})
+	if code != 7 {
+		t.Errorf("exit code %d, want 7", code)
+	}
+	if !strings.Contains(out, "bg\n") || !strings.HasSuffix(out, "main\n") {
+		t.Errorf("log %q, want both lines", out)
+	}
+	ents, _ := os.ReadDir("/proc")
+	for _, ent := range ents {
+		cmd, err := os.ReadFile(filepath.Join("/proc", ent.Name(), "cmdline"))
+		if err != nil || !bytes.Contains(cmd, []byte("1234.5")) {
+			continue
+		}
+		st, _ := os.ReadFile(filepath.Join("/proc", ent.Name(), "stat"))
+		if f := strings.Fields(string(st)); len(f) > 2 && f[2] != "Z" {
+			t.Errorf("process %s (%q) still runs after the exit was reported", ent.Name(), cmd)
+		}
+	}
+}
+
 func TestLogsStreamsApart(t *testing.T) {
 	e := newEngine(t)
 	_, out, errOut := runSh(t, e, "echo to-out; echo to-err >&2; echo again", engine.CreateOptions{})

@@ -94,6 +94,7 @@ const (
 	MsgConfig      MsgType = "config"       // shim -> init
 	MsgStart       MsgType = "start"        // shim -> init: in the cgroup, network ready: go on
 	MsgStarted     MsgType = "started"      // init -> shim
+	MsgExited      MsgType = "exited"       // init -> shim: the container ended with Status; init exits next
 	MsgFailed      MsgType = "failed"       // init -> shim
 	MsgExec        MsgType = "exec"         // shim -> init
 	MsgExecStarted MsgType = "exec-started" // init -> shim (+ pty master)

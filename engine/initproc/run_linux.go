@@ -417,8 +417,7 @@ func (in *initState) forwardSignals() {
 }
 
 // reap collects every exited child. The main process's status ends the
-// container: init exits with it, and the kernel then kills whatever is left
-// in the PID namespace.
+// container (end).
 func (in *initState) reap() {
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -434,13 +433,42 @@ func (in *initState) reap() {
 		code := exitCode(ws)
 		if pid == in.mainPid {
 			mark("main process exited")
-			os.Exit(code)
+			in.end(code)
 		}
-		if id, ok := in.execs[pid]; ok {
-			delete(in.execs, pid)
-			in.conn.Send(Message{Type: MsgExecExited, ExecID: id, Pid: pid, Status: code})
-		}
+		in.reaped(pid, code)
 	}
+}
+
+// reaped tells the shim that an exec process has ended. Caller holds in.mu.
+func (in *initState) reaped(pid, code int) {
+	if id, ok := in.execs[pid]; ok {
+		delete(in.execs, pid)
+		in.conn.Send(Message{Type: MsgExecExited, ExecID: id, Pid: pid, Status: code})
+	}
+}
+
+// end ends the container with its main process's exit code: it kills and
+// reaps every other process in the PID namespace (what the kernel would
+// do when init exits), tells the shim the code (MsgExited), and exits
+// with it. The shim can report the exit at once: the kernel's teardown of
+// the namespaces on init's way out (RCU grace periods, milliseconds) no
+// longer delays it. Caller holds in.mu.
+func (in *initState) end(code int) {
+	unix.Kill(-1, unix.SIGKILL) // all but init itself
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil { // ECHILD: none left
+			break
+		}
+		in.reaped(pid, exitCode(ws))
+	}
+	in.conn.Send(Message{Type: MsgExited, Status: code})
+	mark("exit reported")
+	os.Exit(code)
 }
 
 func exitCode(ws unix.WaitStatus) int {

@@ -165,7 +165,9 @@ type shim struct {
 type runState struct {
 	cmd    *exec.Cmd
 	conn   *initproc.Conn
-	exited chan struct{} // closed once the init is reaped and logs drained
+	exited chan struct{} // closed once the run has ended and logs are drained
+	ended  chan int      // the main process's exit code, from init (MsgExited)
+	reaped chan struct{} // closed once init is reaped
 	code   int
 	oom    bool
 
@@ -535,7 +537,7 @@ func (s *shim) startInit(cgc <-chan cgResult, pre *forked) (*runState, cgroups.M
 	cmd, conn, outR, errR := f.cmd, f.conn, f.outR, f.errR
 	toClose := f.childEnds
 	intoCgroup := f.intoCgroup
-	r := &runState{cmd: cmd, conn: conn, exited: make(chan struct{}), execs: map[string]*execWaiter{}, fan: newFanout(), stdin: f.stdinW}
+	r := &runState{cmd: cmd, conn: conn, exited: make(chan struct{}), ended: make(chan int, 1), reaped: make(chan struct{}), execs: map[string]*execWaiter{}, fan: newFanout(), stdin: f.stdinW}
 	fail := func(e error) (*runState, cgroups.Manager, error) {
 		f.abort()
 		return nil, cg, e
@@ -603,25 +605,39 @@ func (s *shim) startInit(cgc <-chan cgResult, pre *forked) (*runState, cgroups.M
 	}
 	go s.readInit(r)
 	time.AfterFunc(10*time.Second, r.fan.dropReplay)
+	var reapCode int
 	go func() {
 		err := cmd.Wait()
 		s.mark("init reaped")
-		code := 0
+		reapCode = 0
 		if err != nil {
 			var ee *exec.ExitError
 			if errors.As(err, &ee) {
 				ws := ee.Sys().(syscall.WaitStatus)
 				if ws.Signaled() {
-					code = 128 + int(ws.Signal())
+					reapCode = 128 + int(ws.Signal())
 				} else {
-					code = ws.ExitStatus()
+					reapCode = ws.ExitStatus()
 				}
 			} else {
-				code = 255
+				reapCode = 255
 			}
 		}
-		// The pipes close when the last process holding them is gone; the
-		// PID namespace died with init, so that is now.
+		close(r.reaped)
+	}()
+	go func() {
+		// The run ends when init says the main process has (MsgExited:
+		// init has killed and reaped the rest, and exits), or when init
+		// is gone (killed).
+		var code int
+		select {
+		case code = <-r.ended:
+			s.mark("exit reported")
+		case <-r.reaped:
+			code = reapCode
+		}
+		// The pipes close when the last process holding them is gone:
+		// all are by now.
 		wg.Wait()
 		oom, _ := cg.OOMKilled()
 		r.code, r.oom = code, oom
@@ -668,6 +684,10 @@ func (s *shim) readInit(r *runState) {
 	for {
 		var m initproc.Message
 		files, err := r.conn.Recv(&m)
+		if err == nil && m.Type == initproc.MsgExited {
+			r.ended <- m.Status
+			continue
+		}
 		if err != nil {
 			r.execMu.Lock()
 			for id, w := range r.execs {
@@ -702,7 +722,10 @@ func (s *shim) readInit(r *runState) {
 	}
 }
 
-// supervise waits for each run to end and applies the restart policy.
+// supervise waits for each run to end and applies the restart policy. A
+// run's end is reported as soon as it is known; the next run, or the
+// shim's clean-up, waits for its init to be gone (its overlay mount and
+// cgroup are in use until then).
 func (s *shim) supervise(r *runState) {
 	delay := 100 * time.Millisecond
 	for {
@@ -717,6 +740,7 @@ func (s *shim) supervise(r *runState) {
 		if !restart {
 			s.finish(r.code, r.code, r.oom, "")
 			s.mark("finished")
+			<-r.reaped
 			return
 		}
 		// Docker's back-off: 100 ms doubling to 1 min, reset after a run of
@@ -750,6 +774,7 @@ func (s *shim) supervise(r *runState) {
 		s.mu.Lock()
 		manual = s.st.ManualStop
 		s.mu.Unlock()
+		<-r.reaped
 		if manual {
 			s.finish(r.code, r.code, r.oom, "")
 			return
