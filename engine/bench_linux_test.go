@@ -11,7 +11,6 @@ import (
 	"runtime"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,29 +35,14 @@ func reportLatencies(b *testing.B, ds []time.Duration) {
 	b.ReportMetric(0, "ns/op") // the percentiles are the result
 }
 
-var (
-	stackBinOnce sync.Once
-	stackBin     string
-)
-
-// runtimeBinary builds the runtime binary once, as `make build` does, so
-// the benchmarks start shims and inits from what users run, not from the
-// (larger) test binary. Empty when it cannot be built: the test binary is
-// used then.
+// runtimeBinary is enginetest.Runtime; empty when it cannot be built:
+// the test binary is used then.
 func runtimeBinary(b *testing.B) string {
-	stackBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "stackbench")
-		if err != nil {
-			return
-		}
-		out, err := enginetest.BuildRuntime(dir)
-		if err != nil {
-			b.Logf("%v; using the test binary", err)
-			return
-		}
-		stackBin = out
-	})
-	return stackBin
+	exe, err := enginetest.Runtime()
+	if err != nil {
+		b.Logf("%v; using the test binary", err)
+	}
+	return exe
 }
 
 func benchEngine(b *testing.B) *engine.Engine {

@@ -40,7 +40,11 @@ func Main(m *testing.M) {
 			shim.Main()
 		}
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
 }
 
 // RequireRoot skips a test that needs root and a private network namespace,
@@ -328,6 +332,26 @@ func buildBusyboxTar() ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// built is Runtime's build, removed when Main returns.
+var built struct {
+	once     sync.Once
+	dir, exe string
+	err      error
+}
+
+// Runtime builds cmd/stack-runtime and cmd/stack-init once per test
+// process (BuildRuntime), so that benchmarks start shims and inits from
+// what users run, not from the (larger) test binary, and returns the
+// path of stack-runtime. The build is removed when Main returns.
+func Runtime() (string, error) {
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "stack-runtime"); built.err == nil {
+			built.exe, built.err = BuildRuntime(built.dir)
+		}
+	})
+	return built.exe, built.err
 }
 
 // BuildRuntime builds cmd/stack-runtime and cmd/stack-init into dir, as
