@@ -751,5 +751,18 @@ func (e *Engine) Rename(ctx context.Context, ref, name string) error {
 		return fmt.Errorf("the container name %q is already in use by container %q: %w", "/"+name, other, ErrExists)
 	}
 	c.Config.Name = name
-	return container.SaveConfig(e.paths(c.Config.ID), c.Config)
+	if err := container.SaveConfig(e.paths(c.Config.ID), c.Config); err != nil {
+		return err
+	}
+	// A running container on bridge networks answers to its new name in
+	// DNS at once, as under Docker.
+	if c.Config.NetworkMode == container.NetworkBridge {
+		if cl, err := shim.Dial(e.paths(c.Config.ID)); err == nil {
+			defer cl.Close()
+			if err := cl.SyncNetwork(); err != nil && !errors.Is(err, shim.ErrNotRunning) {
+				return fmt.Errorf("container %q renamed, but its DNS records were not updated: %w", name, err)
+			}
+		}
+	}
+	return nil
 }

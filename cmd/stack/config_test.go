@@ -208,3 +208,19 @@ func TestConfigHelp(t *testing.T) {
 		}
 	}
 }
+
+// A group command run bare prints its help; with an unknown subcommand it
+// fails (cobra alone would print the help and exit 0).
+func TestUnknownSubcommand(t *testing.T) {
+	c := stackCLI{t: t, root: t.TempDir()}
+	for _, args := range [][]string{{"frobnicate"}, {"container", "frobnicate"}, {"image", "frob", "x"}, {"network", "nope"}, {"volume", "nope"}} {
+		if _, err := c.run(nil, args...); err == nil || !strings.Contains(err.Error(), "unknown command") {
+			t.Errorf("stack %s: %v, want unknown command", strings.Join(args, " "), err)
+		}
+	}
+	for _, args := range [][]string{{}, {"container"}, {"image"}} {
+		if out, err := c.run(nil, args...); err != nil || !strings.Contains(out, "Available Commands") {
+			t.Errorf("stack %s: %v, want the help", strings.Join(args, " "), err)
+		}
+	}
+}

@@ -56,6 +56,7 @@ func newContainerCmd(g *globals) *cobra.Command {
 		newContainerKillCmd(g),
 		newContainerRemoveCmd(g),
 		newContainerTopCmd(g),
+		newContainerRenameCmd(g),
 		newContainerWaitCmd(g),
 		newContainerPauseCmd(g, true),
 		newContainerPauseCmd(g, false),
@@ -1538,6 +1539,21 @@ func resizePTY(master *os.File) {
 }
 
 // ---- top ----
+
+func newContainerRenameCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rename CONTAINER NEW_NAME",
+		Short: "Rename a container",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := g.engine()
+			if err != nil {
+				return err
+			}
+			return e.Rename(cmd.Context(), args[0], args[1])
+		},
+	}
+}
 
 func newContainerTopCmd(g *globals) *cobra.Command {
 	return &cobra.Command{

@@ -625,6 +625,15 @@ func TestNetworkCLI(t *testing.T) {
 	if out, errOut, code := c.exec("container", "exec", "cl", "timeout", "5", "wget", "-qO-", "http://srv/"); code != 0 || !strings.HasPrefix(out, "hello from") {
 		t.Errorf("cl: wget http://srv/ = %q %q exit %d", out, errOut, code)
 	}
+	// A rename shows in DNS at once; the other container name goes.
+	c.ok("container", "rename", "srv", "srv2")
+	if out, errOut, code := c.exec("container", "exec", "cl", "timeout", "5", "wget", "-qO-", "http://srv2/"); code != 0 || !strings.HasPrefix(out, "hello from") {
+		t.Errorf("cl: wget http://srv2/ after rename = %q %q exit %d", out, errOut, code)
+	}
+	if _, _, code := c.exec("container", "exec", "cl", "nslookup", "srv"); code == 0 {
+		t.Errorf("cl still resolves srv after its rename to srv2")
+	}
+	c.ok("container", "rename", "srv2", "srv")
 	if _, errOut, code := c.exec("network", "rm", "front"); code == 0 || !strings.Contains(errOut, "active endpoints") {
 		t.Errorf("network rm of a used network: exit %d, %s", code, errOut)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -116,5 +117,26 @@ func newRootCmd() *cobra.Command {
 		newComposeWaitCmd(g),
 		newComposeVersionCmd(),
 	)
+	refuseUnknownSubcommands(cmd)
 	return cmd
+}
+
+// refuseUnknownSubcommands makes every command that only groups others
+// (stack, stack container, …) print its help when run bare, and fail on
+// an unknown subcommand, as docker does. Left to cobra, `stack container
+// frobnicate` would print the help and exit 0, and a script would carry
+// on.
+func refuseUnknownSubcommands(cmd *cobra.Command) {
+	if !cmd.Runnable() && cmd.HasSubCommands() {
+		cmd.Args = cobra.ArbitraryArgs
+		cmd.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			return fmt.Errorf("unknown command %q for %q\nRun '%s --help' for usage", args[0], cmd.CommandPath(), cmd.CommandPath())
+		}
+	}
+	for _, c := range cmd.Commands() {
+		refuseUnknownSubcommands(c)
+	}
 }

@@ -46,6 +46,9 @@ type netState struct {
 	forwards bool // the port table exists
 	dns      *dns.Server
 	stopDNS  context.CancelFunc
+	// name is the container's name in its DNS records: the config's at
+	// start, the new one after a rename (syncNetwork).
+	name string
 }
 
 // attachment is one endpoint set up in the namespace.
@@ -267,7 +270,10 @@ func (s *shim) writeRecords() error {
 		if a.record {
 			continue
 		}
-		r := dns.Record{ContainerID: s.cfg.ID, Names: recordNames(s.cfg, a.ep), IPv4: a.ep.Address.Addr()}
+		if s.net.name == "" {
+			s.net.name = s.cfg.Name
+		}
+		r := dns.Record{ContainerID: s.cfg.ID, Names: recordNames(s.net.name, s.cfg, a.ep), IPv4: a.ep.Address.Addr()}
 		if err := dns.WriteRecord(a.ep.DNSDir, r); err != nil {
 			return &startError{step: "dns record", err: err}
 		}
@@ -277,8 +283,9 @@ func (s *shim) writeRecords() error {
 	return nil
 }
 
-// syncNetwork makes the attached endpoints those of the config on disk:
-// `network connect` and `disconnect` of a running container.
+// syncNetwork makes the attached endpoints and the DNS records those of
+// the config on disk: `network connect` and `disconnect`, and `rename`,
+// of a running container.
 func (s *shim) syncNetwork() error {
 	if s.cfg.NetworkMode != container.NetworkBridge || s.net.ns == nil {
 		return errors.New("the container is not on bridge networks")
@@ -289,6 +296,14 @@ func (s *shim) syncNetwork() error {
 	}
 	s.net.mu.Lock()
 	defer s.net.mu.Unlock()
+	if cfg.Name != s.net.name {
+		// Renamed: every record is written again with the new name.
+		s.net.name = cfg.Name
+		for id, a := range s.net.attached {
+			a.record = false
+			s.net.attached[id] = a
+		}
+	}
 	want := map[string]bool{}
 	var errs []error
 	for _, ep := range cfg.Endpoints {
@@ -331,8 +346,8 @@ func ensureNetwork(ep container.Endpoint) error {
 // recordNames are the names the container answers to on ep's network:
 // its name first (for reverse lookups), then its aliases, hostname and
 // short ID, as Docker's.
-func recordNames(cfg *container.Config, ep container.Endpoint) []string {
-	names := []string{cfg.Name}
+func recordNames(name string, cfg *container.Config, ep container.Endpoint) []string {
+	names := []string{name}
 	names = append(names, ep.Aliases...)
 	if h := cfg.Spec.Hostname; h != "" {
 		names = append(names, h)
