@@ -454,7 +454,13 @@ func (in *initState) reaped(pid, code int) {
 // the namespaces on init's way out (RCU grace periods, milliseconds) no
 // longer delays it. Caller holds in.mu.
 func (in *initState) end(code int) {
-	unix.Kill(-1, unix.SIGKILL) // all but init itself
+	if os.Getpid() != 1 {
+		// Not the init of a PID namespace of the container's own (none
+		// is shared today): kill(-1) would reach beyond the container.
+		in.conn.Send(Message{Type: MsgExited, Status: code})
+		os.Exit(code)
+	}
+	unix.Kill(-1, unix.SIGKILL) // all in the namespace but init itself
 	for {
 		var ws unix.WaitStatus
 		pid, err := unix.Wait4(-1, &ws, 0, nil)
