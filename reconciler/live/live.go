@@ -499,7 +499,25 @@ func CreateOptions(n *planner.Node, name string, extra map[string]string) (engin
 	if err := networkOptions(s, &opts); err != nil {
 		return opts, fmt.Errorf("service %q: %w", s.Name, err)
 	}
+	if err := namespaceModes(s); err != nil {
+		return opts, fmt.Errorf("service %q: %w", s.Name, err)
+	}
 	return opts, nil
+}
+
+// namespaceModes refuses the pid and ipc modes stack does not implement,
+// rather than give the container namespaces of its own the user did not
+// ask for: every container has its own PID namespace (its init is PID 1
+// there) and IPC namespace.
+func namespaceModes(s *spec.Service) error {
+	if s.PID != "" {
+		return fmt.Errorf("pid %q: not supported (every container has a PID namespace of its own)", s.PID)
+	}
+	switch s.IPC {
+	case "", "private", "shareable":
+		return nil
+	}
+	return fmt.Errorf("ipc %q: not supported (every container has an IPC namespace of its own: private or shareable)", s.IPC)
 }
 
 // EngineMount maps a compose mount to the engine's; ok is false for the
