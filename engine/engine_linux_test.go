@@ -247,6 +247,30 @@ func TestMemoryLimitOOM(t *testing.T) {
 	}
 }
 
+// TestCgroupFailure: a cgroup the kernel refuses (CPUs the machine does
+// not have) fails the start with an error saying so, at once, and the
+// container can be removed. The shim used to wait forever for a second
+// delivery of the failed cgroup.
+func TestCgroupFailure(t *testing.T) {
+	e := newEngine(t)
+	c := create(t, e, engine.CreateOptions{Cmd: []string{"true"}, SpecOpts: []oci.SpecOpt{oci.WithCpuset("1000", "")}})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- e.Start(ctx, c.ID()) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "cgroup") {
+			t.Errorf("start: %v, want a cgroup error", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("start hangs")
+	}
+	if err := e.Remove(ctx, c.ID(), true); err != nil {
+		t.Fatalf("rm -f: %v", err)
+	}
+}
+
 func TestPidsLimit(t *testing.T) {
 	e := newEngine(t)
 	// 100 background sleeps under a limit of 30 tasks: forks fail. The

@@ -316,6 +316,9 @@ func (s *shim) startCgroup() <-chan cgResult {
 	go func() {
 		cg, err := s.makeCgroup()
 		cgc <- cgResult{cg, err}
+		// Closed: whoever receives again (launch's clean-up after a
+		// failed start) gets no cgroup rather than waiting forever.
+		close(cgc)
 	}()
 	return cgc
 }
