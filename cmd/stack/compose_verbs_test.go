@@ -16,6 +16,7 @@ import (
 	"stack/engine/container"
 	"stack/engine/image"
 	"stack/planner"
+	"stack/reconciler"
 )
 
 func TestCombinedStatus(t *testing.T) {
@@ -324,5 +325,18 @@ func TestComposeVerbCommands(t *testing.T) {
 				t.Errorf("%s --help printed %q", cmd.Name(), out.String())
 			}
 		})
+	}
+}
+
+// An error event's text is printed once (its Detail is the error's text).
+func TestEventTextErrorOnce(t *testing.T) {
+	err := errors.New(`service "a": port is already allocated`)
+	got := eventText(reconciler.Event{Resource: "Container p-a-1", Status: reconciler.StatusError, Detail: err.Error(), Err: err})
+	if strings.Count(got, "already allocated") != 1 {
+		t.Errorf("eventText = %q, want the error once", got)
+	}
+	got = eventText(reconciler.Event{Resource: "Container p-a-1", Status: reconciler.StatusError, Err: err})
+	if !strings.Contains(got, "already allocated") {
+		t.Errorf("eventText = %q, want the error", got)
 	}
 }

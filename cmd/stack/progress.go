@@ -64,11 +64,12 @@ func (p *plainProgress) Done() {}
 
 func eventText(e reconciler.Event) string {
 	s := e.Resource + "  " + e.Status
-	if e.Detail != "" {
+	// An error's Detail is its text (reconciler.Event): printed once.
+	switch {
+	case e.Detail != "":
 		s += " " + e.Detail
-	}
-	if e.Err != nil {
-		s += ": " + e.Err.Error()
+	case e.Err != nil:
+		s += " " + e.Err.Error()
 	}
 	return s
 }
