@@ -454,6 +454,24 @@ func TestExec(t *testing.T) {
 	if !errors.As(err, &ee) || ee.Code != 127 {
 		t.Errorf("exec of a missing program: %v", err)
 	}
+	// An exec's working directory must exist (docker exec -w); the main
+	// process's is made (WORKDIR).
+	_, err = e.Exec(context.Background(), c.ID(), engine.ExecOptions{Cmd: []string{"pwd"}, WorkingDir: "/nosuch"})
+	if !errors.As(err, &ee) || ee.Code != 126 || !strings.Contains(err.Error(), `"/nosuch"`) {
+		t.Errorf("exec -w of a missing directory: %v", err)
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d/root/nosuch", mustPid(t, e, c.ID()))); err == nil {
+		t.Errorf("exec -w made the directory")
+	}
+}
+
+func mustPid(t *testing.T, e *engine.Engine, id string) int {
+	t.Helper()
+	c, err := e.Get(id)
+	if err != nil || c.State.Pid == 0 {
+		t.Fatalf("no pid: %v", err)
+	}
+	return c.State.Pid
 }
 
 func TestExecTTY(t *testing.T) {

@@ -148,7 +148,7 @@ func (in *initState) startMain() error {
 		}
 	}
 	in.mu.Lock()
-	pid, err := in.spawn(p, stdio)
+	pid, err := in.spawn(p, stdio, true)
 	if err == nil {
 		in.mainPid = pid
 	}
@@ -181,7 +181,10 @@ func (in *initState) startMain() error {
 // semantics without a second re-exec of the binary: root keeps exactly the
 // bounding set through execve, and a non-root user ends with no effective
 // capabilities (setuid clears them).
-func (in *initState) spawn(p *specs.Process, stdio []*os.File) (int, error) {
+//
+// The main process's working directory is made if missing (as Docker's
+// WORKDIR); an exec's must exist (docker exec -w fails without it).
+func (in *initState) spawn(p *specs.Process, stdio []*os.File, makeCwd bool) (int, error) {
 	u, err := resolveInRoot(p.User.Username, groupAdd(in.cfg.Spec))
 	if err != nil {
 		return 0, step("user", err)
@@ -191,8 +194,16 @@ func (in *initState) spawn(p *specs.Process, stdio []*os.File) (int, error) {
 	if cwd == "" {
 		cwd = "/"
 	}
-	if err := os.MkdirAll(cwd, 0o755); err != nil {
-		return 0, step("working directory", err)
+	if makeCwd {
+		if err := os.MkdirAll(cwd, 0o755); err != nil {
+			return 0, step("working directory", err)
+		}
+	} else if fi, err := os.Stat(cwd); err != nil || !fi.IsDir() {
+		var cause error = syscall.ENOTDIR
+		if pe, ok := err.(*os.PathError); ok {
+			cause = pe.Err
+		}
+		return 0, step("working directory", fmt.Errorf("chdir to cwd %q: %w", cwd, cause))
 	}
 	if len(p.Args) == 0 {
 		return 0, step("exec", errors.New("no command specified"))
@@ -554,7 +565,7 @@ func (in *initState) exec(m Message, files []*os.File) {
 	// exit, so the shim always sees the two in order.
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	pid, err := in.spawn(p, stdio)
+	pid, err := in.spawn(p, stdio, false)
 	if err != nil {
 		in.conn.Send(Message{Type: MsgExecFailed, ExecID: m.ExecID, Error: err.Error()})
 		return

@@ -383,6 +383,9 @@ func (r *runState) startExec(p *specs.Process, files []*os.File) (string, *execW
 }
 
 func execFailCode(msg string) int {
+	if strings.HasPrefix(msg, "working directory") {
+		return 126 // docker's for a missing exec -w directory
+	}
 	if strings.Contains(msg, "executable file not found") || strings.Contains(msg, "no such file or directory") {
 		return 127
 	}
