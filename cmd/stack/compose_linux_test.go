@@ -232,10 +232,14 @@ services:
 	if code != 7 || !strings.Contains(out, "job done") {
 		t.Errorf("up --abort-on-container-exit: exit %d, stdout:\n%s", code, out)
 	}
-	_, _, code = run("up", "--exit-code-from", "server", "--no-color")
+	out, _, code = run("up", "--exit-code-from", "server", "--no-color")
 	if code != 143 {
 		// server is stopped when job exits: SIGTERM, code 143.
 		t.Errorf("up --exit-code-from server: exit %d, want 143", code)
+	}
+	// The second up shows the second run's output, not the first's again.
+	if n := strings.Count(out, "job done"); n != 1 {
+		t.Errorf("second attached up shows %q %d times, want once:\n%s", "job done", n, out)
 	}
 	run.must(t, "down")
 }

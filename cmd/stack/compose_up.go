@@ -171,6 +171,7 @@ func converge(ctx context.Context, g *globals, proj *composeProject, w *live.Wor
 }
 
 func runUp(cmd *cobra.Command, g *globals, f *upFlags, services []string, create bool) error {
+	began := time.Now()
 	ctx := cmd.Context()
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	if f.exitCodeFrom != "" {
@@ -239,7 +240,7 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, services []string, create
 		}
 		return waitProject(ctx, e, proj.Name, plan, services, f.waitTimeout)
 	}
-	return attachProject(ctx, g, e, w, proj, plan, f, services, stdout, stderr, timeout)
+	return attachProject(ctx, g, e, w, proj, plan, f, services, stdout, stderr, timeout, began)
 }
 
 // waitProject is up --wait: every selected container must be running,
@@ -286,8 +287,10 @@ func waitProject(ctx context.Context, e *engine.Engine, project string, plan *pl
 // every container has stopped, or Ctrl-C (which stops the stack; a second
 // Ctrl-C kills it), or — with --abort-on-container-exit / -failure — until
 // one container exits, which stops the others. It returns the exit code
-// docker compose does.
-func attachProject(ctx context.Context, g *globals, e *engine.Engine, w *live.World, proj *composeProject, plan *planner.Plan, f *upFlags, services []string, stdout, stderr io.Writer, timeout *time.Duration) error {
+// docker compose does. Like compose, it shows what the containers write
+// from this up on, not what earlier runs left in their logs: entries from
+// began.
+func attachProject(ctx context.Context, g *globals, e *engine.Engine, w *live.World, proj *composeProject, plan *planner.Plan, f *upFlags, services []string, stdout, stderr io.Writer, timeout *time.Duration, began time.Time) error {
 	attachSvc := services
 	if len(f.attach) > 0 {
 		attachSvc = f.attach
@@ -312,7 +315,7 @@ func attachProject(ctx context.Context, g *globals, e *engine.Engine, w *live.Wo
 		if len(logSvc) == 0 {
 			return
 		}
-		followProject(logCtx, e, proj.Name, logSvc, logOptions{Follow: true, Tail: -1}, printer.print)
+		followProject(logCtx, e, proj.Name, logSvc, logOptions{Follow: true, Tail: -1, Since: began}, printer.print)
 	}()
 
 	cs, err := projectContainers(e, proj.Name, services, false)
