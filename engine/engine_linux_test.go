@@ -690,8 +690,14 @@ func TestPauseUnpause(t *testing.T) {
 	if _, err := e.Exec(ctx, c.ID(), engine.ExecOptions{Cmd: []string{"true"}}); err == nil || !strings.Contains(err.Error(), "paused") {
 		t.Errorf("exec into a paused container: %v", err)
 	}
+	if err := e.Pause(ctx, c.ID(), true); err == nil || !strings.Contains(err.Error(), "already paused") {
+		t.Errorf("pause of a paused container: %v, want an error (as docker's)", err)
+	}
 	if err := e.Pause(ctx, c.ID(), false); err != nil {
 		t.Fatal(err)
+	}
+	if err := e.Pause(ctx, c.ID(), false); err == nil || !strings.Contains(err.Error(), "not paused") {
+		t.Errorf("unpause of a running container: %v, want an error (as docker's)", err)
 	}
 	if code, err := e.Exec(ctx, c.ID(), engine.ExecOptions{Cmd: []string{"true"}}); err != nil || code != 0 {
 		t.Errorf("exec after unpause: %v %d", err, code)

@@ -1550,6 +1550,9 @@ func newContainerRenameCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if c, err := e.Get(args[0]); err == nil && c.Config.Name == strings.TrimPrefix(args[1], "/") {
+				return fmt.Errorf("renaming container %q to the name it has", args[0])
+			}
 			return e.Rename(cmd.Context(), args[0], args[1])
 		},
 	}

@@ -279,6 +279,12 @@ func (s *shim) pause(freeze bool) error {
 	if s.cur == nil {
 		return fmt.Errorf("container %s %w", s.cfg.Name, errNotRunning)
 	}
+	switch paused := s.st.Status == container.Paused; {
+	case freeze && paused:
+		return fmt.Errorf("container %s is already paused", s.cfg.Name)
+	case !freeze && !paused:
+		return fmt.Errorf("container %s is not paused", s.cfg.Name)
+	}
 	if freeze {
 		if err := s.cg.Freeze(); err != nil {
 			return err
