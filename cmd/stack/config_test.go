@@ -224,3 +224,12 @@ func TestUnknownSubcommand(t *testing.T) {
 		}
 	}
 }
+
+func TestVersionFlag(t *testing.T) {
+	c := stackCLI{t: t, root: t.TempDir()}
+	for _, flag := range []string{"--version", "-v"} {
+		if out, err := c.run(nil, flag); err != nil || !strings.HasPrefix(out, "Stack version ") {
+			t.Errorf("stack %s = %q, %v", flag, out, err)
+		}
+	}
+}

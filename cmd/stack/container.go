@@ -1234,9 +1234,80 @@ func statusText(st *container.State, now time.Time) string {
 	return fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, humanDuration(now.Sub(st.FinishedAt)))
 }
 
+// containerFilter is `container ls --filter`: id=, name=, label=,
+// status=, exited=, health=. As docker's: the values of one key are
+// alternatives, every key must hold.
+type containerFilter struct {
+	ids, names, labels, status, health []string
+	exited                             []int
+}
+
+func parseContainerFilters(fs []string) (*containerFilter, error) {
+	f := &containerFilter{}
+	for _, s := range fs {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok {
+			return nil, fmt.Errorf("bad format of filter (expected name=value): %s", s)
+		}
+		switch k {
+		case "id":
+			f.ids = append(f.ids, v)
+		case "name":
+			f.names = append(f.names, strings.TrimPrefix(v, "/"))
+		case "label":
+			f.labels = append(f.labels, v)
+		case "status":
+			switch container.Status(v) {
+			case container.Created, container.Running, container.Paused, container.Restarting, container.Exited, container.Dead, container.Removing:
+			default:
+				return nil, fmt.Errorf("invalid filter 'status=%s': want created, restarting, running, removing, paused, exited or dead", v)
+			}
+			f.status = append(f.status, v)
+		case "exited":
+			code, err := strconv.Atoi(v)
+			if err != nil {
+				return nil, fmt.Errorf("invalid filter 'exited=%s': not an exit code", v)
+			}
+			f.exited = append(f.exited, code)
+		case "health":
+			switch v {
+			case container.HealthStarting, container.HealthHealthy, container.HealthUnhealthy, "none":
+			default:
+				return nil, fmt.Errorf("invalid filter 'health=%s': want starting, healthy, unhealthy or none", v)
+			}
+			f.health = append(f.health, v)
+		default:
+			return nil, fmt.Errorf("invalid filter '%s' (supported: id, name, label, status, exited, health)", k)
+		}
+	}
+	return f, nil
+}
+
+// all says whether the filter looks at stopped containers too: a status
+// or an exit code does, without -a (as docker's).
+func (f *containerFilter) all() bool { return len(f.status) > 0 || len(f.exited) > 0 }
+
+func (f *containerFilter) keep(c *engine.Container) bool {
+	anyOf := func(vals []string, match func(string) bool) bool {
+		return len(vals) == 0 || slices.ContainsFunc(vals, match)
+	}
+	health := "none"
+	if h := c.State.Health; h != nil {
+		health = h.Status
+	}
+	return anyOf(f.ids, func(v string) bool { return strings.HasPrefix(c.Config.ID, v) }) &&
+		anyOf(f.names, func(v string) bool { return strings.Contains(c.Config.Name, v) }) &&
+		anyOf(f.status, func(v string) bool { return string(c.State.Status) == v }) &&
+		anyOf(f.health, func(v string) bool { return health == v }) &&
+		(len(f.exited) == 0 || c.State.Status == container.Exited && slices.Contains(f.exited, c.State.ExitCode)) &&
+		matchLabels(c.Config.Labels, f.labels)
+}
+
 func newContainerListCmd(g *globals) *cobra.Command {
-	var all, quiet, noTrunc bool
+	var all, quiet, noTrunc, latest bool
+	var last int
 	var format string
+	var filters []string
 	cmd := &cobra.Command{
 		Use:     "ls [OPTIONS]",
 		Aliases: []string{"ps", "list"},
@@ -1250,18 +1321,32 @@ func newContainerListCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			f, err := parseContainerFilters(filters)
+			if err != nil {
+				return err
+			}
+			if latest {
+				last = 1
+			}
 			e, err := g.engine()
 			if err != nil {
 				return err
 			}
-			cs, err := e.List(all)
+			// -n and -l count every container, as -a; List gives the
+			// newest first.
+			cs, err := e.List(all || last > 0 || f.all())
 			if err != nil {
 				return err
 			}
 			now := time.Now()
 			rows := make([]any, 0, len(cs))
 			for _, c := range cs {
-				rows = append(rows, newPSRow(c, !noTrunc, now))
+				if last > 0 && len(rows) == last {
+					break
+				}
+				if f.keep(c) {
+					rows = append(rows, newPSRow(c, !noTrunc, now))
+				}
 			}
 			return lf.write(cmd.OutOrStdout(), psHeader, rows)
 		},
@@ -1270,6 +1355,9 @@ func newContainerListCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display container IDs")
 	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "Don't truncate output")
 	cmd.Flags().StringVar(&format, "format", "", "Format output using a custom template: 'table', 'table TEMPLATE', 'json', or a Go template")
+	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil, "Filter output based on conditions provided (id, name, label, status, exited, health)")
+	cmd.Flags().IntVarP(&last, "last", "n", -1, "Show n last created containers (includes all states)")
+	cmd.Flags().BoolVarP(&latest, "latest", "l", false, "Show the latest created container (includes all states)")
 	return cmd
 }
 

@@ -411,3 +411,55 @@ func TestContainerCommands(t *testing.T) {
 		})
 	}
 }
+
+func TestContainerFilter(t *testing.T) {
+	mk := func(id, name string, st container.Status, code int, labels map[string]string, health string) *engine.Container {
+		c := &engine.Container{Config: &container.Config{ID: id, Name: name, Labels: labels}, State: &container.State{Status: st, ExitCode: code}}
+		if health != "" {
+			c.State.Health = &container.Health{Status: health}
+		}
+		return c
+	}
+	cs := []*engine.Container{
+		mk("aaa111", "web-1", container.Running, 0, map[string]string{"app": "web", "tier": "front"}, container.HealthHealthy),
+		mk("bbb222", "job", container.Exited, 3, map[string]string{"app": "job"}, ""),
+		mk("ccc333", "db", container.Exited, 0, nil, ""),
+	}
+	for _, tc := range []struct {
+		filters []string
+		want    string
+		all     bool
+	}{
+		{nil, "web-1 job db", false},
+		{[]string{"name=web"}, "web-1", false},
+		{[]string{"id=bbb"}, "job", false},
+		{[]string{"label=app"}, "web-1 job", false},
+		{[]string{"label=app=job"}, "job", false},
+		{[]string{"label=app", "label=tier=front"}, "web-1", false},
+		{[]string{"status=exited"}, "job db", true},
+		{[]string{"status=exited", "status=running"}, "web-1 job db", true},
+		{[]string{"exited=3"}, "job", true},
+		{[]string{"status=exited", "name=d"}, "db", true},
+		{[]string{"health=healthy"}, "web-1", false},
+		{[]string{"health=none"}, "job db", false},
+	} {
+		f, err := parseContainerFilters(tc.filters)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.filters, err)
+		}
+		var got []string
+		for _, c := range cs {
+			if f.keep(c) {
+				got = append(got, c.Config.Name)
+			}
+		}
+		if strings.Join(got, " ") != tc.want || f.all() != tc.all {
+			t.Errorf("%v: %v (all %v), want %s (all %v)", tc.filters, got, f.all(), tc.want, tc.all)
+		}
+	}
+	for _, bad := range []string{"status=sleeping", "exited=x", "nope=1", "name", "health=ok"} {
+		if _, err := parseContainerFilters([]string{bad}); err == nil {
+			t.Errorf("%s: no error", bad)
+		}
+	}
+}

@@ -168,14 +168,7 @@ func (f *networkFilter) keep(n *network.Network) bool {
 	if len(f.drivers) > 0 && !slices.Contains(f.drivers, n.Driver) {
 		return false
 	}
-	for _, l := range f.labels {
-		k, v, hasValue := strings.Cut(l, "=")
-		got, ok := n.Labels[k]
-		if !ok || hasValue && got != v {
-			return false
-		}
-	}
-	return true
+	return matchLabels(n.Labels, f.labels)
 }
 
 func newNetworkListCmd(g *globals) *cobra.Command {

@@ -10,6 +10,7 @@ import (
 
 	"stack/engine"
 	"stack/engine/state"
+	"stack/planner"
 )
 
 // globals holds the flags every command shares and the engine they open.
@@ -118,6 +119,10 @@ func newRootCmd() *cobra.Command {
 		newComposeVersionCmd(),
 	)
 	refuseUnknownSubcommands(cmd)
+	// --version (and -v), as docker compose's: the version verb's line.
+	cmd.Version = planner.Version
+	cmd.SetVersionTemplate("Stack version {{.Version}}\n")
+	cmd.Flags().BoolP("version", "v", false, "Show the stack version information")
 	return cmd
 }
 

@@ -154,10 +154,16 @@ func (f *volumeFilter) keep(v *volume.Volume, users int) bool {
 	if f.dangling != nil && *f.dangling != (users == 0) {
 		return false
 	}
-	for _, l := range f.labels {
-		k, val, hasValue := strings.Cut(l, "=")
-		got, ok := v.Labels[k]
-		if !ok || hasValue && got != val {
+	return matchLabels(v.Labels, f.labels)
+}
+
+// matchLabels is the label= filter of docker's ls verbs: every one of want
+// ("KEY" or "KEY=VALUE") holds.
+func matchLabels(labels map[string]string, want []string) bool {
+	for _, l := range want {
+		k, v, hasValue := strings.Cut(l, "=")
+		got, ok := labels[k]
+		if !ok || hasValue && got != v {
 			return false
 		}
 	}
