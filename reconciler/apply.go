@@ -73,7 +73,7 @@ type ApplyOptions struct {
 // Apply carries out Diff's actions on the world, in dependency order.
 //
 // Before anything, it fails, changing nothing, when an action is a
-// Conflict (a container name taken by a container stack did not create)
+// Conflict (a container name taken by a container not of this project)
 // or would create a container whose image the plan has not resolved. It
 // then reports warnings (orphans, diverged networks and volumes) and runs
 // every action as soon as what it needs is done, independent ones in

@@ -366,7 +366,7 @@ func TestApplyForeignConflict(t *testing.T) {
 	foreign := e.f.AddContainer("demo-web-1", map[string]string{"maintainer": "someone"}, reconciler.Running)
 	p := e.load("")
 	_, err := e.up(p, e.plan(p, nil), reconciler.Options{}, reconciler.ApplyOptions{})
-	want := `service "web": container name "demo-web-1" is already in use by a container stack did not create; remove or rename it`
+	want := `service "web": container name "demo-web-1" is already in use by a container that is not of project "demo"; remove or rename it`
 	if err == nil || err.Error() != want {
 		t.Fatalf("Apply = %v, want %s", err, want)
 	}

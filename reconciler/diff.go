@@ -399,7 +399,7 @@ func (d *differ) container(n *planner.Node, live *ObservedContainer) verdict {
 	service := n.ID.Name
 	if live == nil {
 		if d.foreign[n.Name] {
-			msg := fmt.Sprintf("container name %q is already in use by a container stack did not create; remove or rename it", n.Name)
+			msg := fmt.Sprintf("container name %q is already in use by a container that is not of project %q; remove or rename it", n.Name, d.plan.Project)
 			return verdict{kind: Conflict, cause: msg, why: msg}
 		}
 		cause := "not found"
