@@ -151,6 +151,25 @@ func TestCLIRunForeground(t *testing.T) {
 	}
 }
 
+// start -a attaches to this run's output and exits with its code; a
+// second start shows the second run only.
+func TestCLIStartAttach(t *testing.T) {
+	c := newCLI(t)
+	c.ok("container", "create", "--name", "sa", "busybox:cli", "sh", "-c", "echo run-$(cat /proc/sys/kernel/random/uuid | cut -c1-8); echo err >&2; exit 4")
+	first, errOut, code := c.exec("container", "start", "-a", "sa")
+	if code != 4 || !strings.HasPrefix(first, "run-") || errOut != "err\n" {
+		t.Errorf("start -a: exit %d stdout %q stderr %q", code, first, errOut)
+	}
+	second, _, code := c.exec("container", "start", "-a", "sa")
+	if code != 4 || strings.Count(second, "run-") != 1 || second == first {
+		t.Errorf("second start -a: exit %d stdout %q (first %q), want this run's line only", code, second, first)
+	}
+	if _, errOut, code := c.exec("container", "start", "-a", "sa", "sa"); code == 0 || !strings.Contains(errOut, "multiple") {
+		t.Errorf("start -a of two containers: exit %d %s", code, errOut)
+	}
+	c.ok("container", "rm", "sa")
+}
+
 func TestCLIBadInput(t *testing.T) {
 	c := newCLI(t)
 	tests := []struct {

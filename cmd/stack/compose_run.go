@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -157,7 +158,7 @@ func runOneOff(cmd *cobra.Command, g *globals, f *runFlags, service string, comm
 		fmt.Fprintln(cmd.OutOrStdout(), name)
 		return nil
 	}
-	code, err := runForeground(ctx, e, c.ID(), opts2.OpenStdin, tty, cmd.OutOrStdout(), stderr)
+	code, err := runForeground(ctx, e, c.ID(), opts2.OpenStdin, tty, time.Time{}, cmd.OutOrStdout(), stderr)
 	if removeAfter {
 		removeQuietly(e, c.ID(), stderr)
 	}

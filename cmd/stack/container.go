@@ -707,7 +707,7 @@ func runContainer(cmd *cobra.Command, g *globals, f *createFlags, detach bool, a
 		fmt.Fprintln(cmd.OutOrStdout(), id)
 		return nil
 	}
-	code, err := runForeground(ctx, e, id, f.interactive, f.tty, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	code, err := runForeground(ctx, e, id, f.interactive, f.tty, time.Time{}, cmd.OutOrStdout(), cmd.ErrOrStderr())
 	if removeAfter {
 		removeQuietly(e, id, cmd.ErrOrStderr())
 	}
@@ -737,9 +737,10 @@ func removeQuietly(e *engine.Engine, id string, stderr io.Writer) {
 //
 // The shim replays the start of a run's output to a client attaching right
 // after start, so nothing printed before we attach is lost. If the
-// container has already exited and its shim is gone, the log and the
-// recorded exit code say everything.
-func runForeground(ctx context.Context, e *engine.Engine, id string, interactive, tty bool, stdout, stderr io.Writer) (int, error) {
+// container has already exited and its shim is gone, the log from since
+// (this run's start; zero for a new container) and the recorded exit code
+// say everything.
+func runForeground(ctx context.Context, e *engine.Engine, id string, interactive, tty bool, since time.Time, stdout, stderr io.Writer) (int, error) {
 	opts := engine.AttachOptions{Stdout: stdout, Stderr: stderr}
 	if interactive {
 		opts.Stdin = os.Stdin
@@ -794,7 +795,7 @@ func runForeground(ctx context.Context, e *engine.Engine, id string, interactive
 	_, err := e.Attach(ctx, id, opts)
 	if errors.Is(err, engine.ErrNotRunning) {
 		// Already over: print what it wrote and its recorded exit code.
-		lerr := e.Logs(ctx, id, logs.ReadOptions{Tail: -1}, func(en logs.Entry) error {
+		lerr := e.Logs(ctx, id, logs.ReadOptions{Tail: -1, Since: since}, func(en logs.Entry) error {
 			w := stdout
 			if en.Stream == "stderr" {
 				w = stderr
@@ -849,16 +850,55 @@ func forEach(cmd *cobra.Command, g *globals, args []string, print bool, fn func(
 }
 
 func newContainerStartCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "start CONTAINER [CONTAINER...]",
+	var attach, interactive bool
+	cmd := &cobra.Command{
+		Use:   "start [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: "Start one or more stopped containers",
-		Args:  cobra.MinimumNArgs(1),
+		Long: `Start one or more stopped containers.
+
+With -a, stack stays attached to the container's output (and with -i
+passes its input on, for a container created with -i) and exits with the
+container's exit code, as docker start -a does.`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return forEach(cmd, g, args, true, func(ctx context.Context, e *engine.Engine, ref string) error {
-				return e.Start(ctx, ref)
-			})
+			if !attach && !interactive {
+				return forEach(cmd, g, args, true, func(ctx context.Context, e *engine.Engine, ref string) error {
+					return e.Start(ctx, ref)
+				})
+			}
+			if len(args) > 1 {
+				return errors.New("you cannot start and attach multiple containers at once")
+			}
+			e, err := g.engine()
+			if err != nil {
+				return err
+			}
+			c, err := e.Get(args[0])
+			if err != nil {
+				return err
+			}
+			since := time.Now()
+			if err := e.Start(cmd.Context(), c.ID()); err != nil {
+				code := 125
+				var se *engine.StartError
+				if errors.As(err, &se) && (se.Code == 126 || se.Code == 127) {
+					code = se.Code
+				}
+				return &exitError{code: code, err: err}
+			}
+			code, err := runForeground(cmd.Context(), e, c.ID(), interactive && c.Config.OpenStdin, c.Config.Spec.Process.Terminal, since, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			if code != 0 {
+				return &exitError{code: code}
+			}
+			return nil
 		},
 	}
+	cmd.Flags().BoolVarP(&attach, "attach", "a", false, "Attach STDOUT/STDERR and forward signals")
+	cmd.Flags().BoolVarP(&interactive, "interactive", "i", false, "Attach container's STDIN")
+	return cmd
 }
 
 // stopTimeout returns the -t value when the flag was given, else nil (the
@@ -1094,7 +1134,7 @@ the container's exit code when it stops.`,
 			if c.State.Status != container.Running && c.State.Status != container.Paused {
 				return fmt.Errorf("you cannot attach to a stopped container, start it first: %w", engine.ErrNotRunning)
 			}
-			code, err := runForeground(cmd.Context(), e, c.ID(), c.Config.OpenStdin && !noStdin, c.Config.Spec.Process.Terminal, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			code, err := runForeground(cmd.Context(), e, c.ID(), c.Config.OpenStdin && !noStdin, c.Config.Spec.Process.Terminal, c.State.StartedAt, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
