@@ -2,6 +2,7 @@ package dns
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -90,14 +92,24 @@ type upstream struct {
 func startUpstream(t testing.TB) *upstream {
 	t.Helper()
 	u := &upstream{}
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.addr = pc.LocalAddr().String()
-	ln, err := net.Listen("tcp4", u.addr) // same port, so that TCP fallback finds it
-	if err != nil {
-		t.Fatal(err)
+	// UDP and TCP on one port, so that TCP fallback finds it. The UDP
+	// port the kernel picks may be taken for TCP (by another test's
+	// listener or connection): pick again then.
+	var pc net.PacketConn
+	var ln net.Listener
+	for try := 0; ; try++ {
+		var err error
+		if pc, err = net.ListenPacket("udp4", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		u.addr = pc.LocalAddr().String()
+		if ln, err = net.Listen("tcp4", u.addr); err == nil {
+			break
+		}
+		pc.Close()
+		if !errors.Is(err, syscall.EADDRINUSE) || try == 20 {
+			t.Fatal(err)
+		}
 	}
 	handler := dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
 		tcp := w.LocalAddr().Network() == "tcp"
