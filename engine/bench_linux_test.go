@@ -35,21 +35,11 @@ func reportLatencies(b *testing.B, ds []time.Duration) {
 	b.ReportMetric(0, "ns/op") // the percentiles are the result
 }
 
-// runtimeBinary is enginetest.Runtime; empty when it cannot be built:
-// the test binary is used then.
-func runtimeBinary(b *testing.B) string {
-	exe, err := enginetest.Runtime()
-	if err != nil {
-		b.Logf("%v; using the test binary", err)
-	}
-	return exe
-}
-
 func benchEngine(b *testing.B) *engine.Engine {
 	b.Helper()
 	enginetest.RequireRoot(b)
 	root := enginetest.NewRoot(b)
-	e, err := engine.Open(root, engine.Options{ReapShims: true, Exe: runtimeBinary(b)})
+	e, err := engine.Open(root, engine.Options{ReapShims: true, Exe: enginetest.RuntimeOrTestBinary(b)})
 	if err != nil {
 		b.Fatal(err)
 	}

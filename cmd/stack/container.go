@@ -696,12 +696,7 @@ func runContainer(cmd *cobra.Command, g *globals, f *createFlags, detach bool, a
 		if removeAfter {
 			removeQuietly(e, id, cmd.ErrOrStderr())
 		}
-		code := 125
-		var se *engine.StartError
-		if errors.As(err, &se) && (se.Code == 126 || se.Code == 127) {
-			code = se.Code
-		}
-		return &exitError{code: code, err: err}
+		return startExitError(err)
 	}
 	if detach {
 		fmt.Fprintln(cmd.OutOrStdout(), id)
@@ -718,6 +713,17 @@ func runContainer(cmd *cobra.Command, g *globals, f *createFlags, detach bool, a
 		return &exitError{code: code}
 	}
 	return nil
+}
+
+// startExitError is a failed start as docker run reports it: exit code
+// 126 or 127 when the command cannot be run, else 125.
+func startExitError(err error) error {
+	code := 125
+	var se *engine.StartError
+	if errors.As(err, &se) && (se.Code == 126 || se.Code == 127) {
+		code = se.Code
+	}
+	return &exitError{code: code, err: err}
 }
 
 // removeQuietly removes a container that may already be gone.
@@ -879,12 +885,7 @@ container's exit code, as docker start -a does.`,
 			}
 			since := time.Now()
 			if err := e.Start(cmd.Context(), c.ID()); err != nil {
-				code := 125
-				var se *engine.StartError
-				if errors.As(err, &se) && (se.Code == 126 || se.Code == 127) {
-					code = se.Code
-				}
-				return &exitError{code: code, err: err}
+				return startExitError(err)
 			}
 			code, err := runForeground(cmd.Context(), e, c.ID(), interactive && c.Config.OpenStdin, c.Config.Spec.Process.Terminal, since, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			if err != nil {

@@ -354,6 +354,16 @@ func Runtime() (string, error) {
 	return built.exe, built.err
 }
 
+// RuntimeOrTestBinary is Runtime for a benchmark's engine (Options.Exe):
+// empty, so that the test binary is used, when it cannot be built.
+func RuntimeOrTestBinary(tb testing.TB) string {
+	exe, err := Runtime()
+	if err != nil {
+		tb.Logf("%v; using the test binary", err)
+	}
+	return exe
+}
+
 // BuildRuntime builds cmd/stack-runtime and cmd/stack-init into dir, as
 // `make build` does (static), and returns the path of stack-runtime.
 func BuildRuntime(dir string) (string, error) {

@@ -25,7 +25,7 @@ import (
 // stack-runtime binary, as `make build` installs it.
 func BenchmarkUpDown(b *testing.B) {
 	enginetest.RequireRoot(b)
-	exe := buildRuntime(b)
+	exe := enginetest.RuntimeOrTestBinary(b)
 	for _, n := range []int{1, 10, 50} {
 		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
 			root := enginetest.NewRoot(b)
@@ -88,15 +88,4 @@ func BenchmarkUpDown(b *testing.B) {
 			b.ReportMetric(0, "ns/op")
 		})
 	}
-}
-
-// buildRuntime is enginetest.Runtime: stack-runtime as make build makes
-// it; empty when it cannot be built (the test binary is used then).
-func buildRuntime(b *testing.B) string {
-	out, err := enginetest.Runtime()
-	if err != nil {
-		b.Logf("%v; using the test binary", err)
-		return ""
-	}
-	return out
 }
