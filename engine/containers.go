@@ -532,7 +532,7 @@ func (e *Engine) Start(ctx context.Context, ref string) error {
 	e.log.Debug("starting shim", "container", c.Config.Name, "at", time.Now().Format("15:04:05.000000"))
 	// A failed seal is not fatal: the shim then seals its own.
 	initExe, _ := e.sealedInit()
-	rd, err := shim.Start(e.exe, p, shim.HintFor(c.Config), e.reap, initExe)
+	rd, err := shim.Start(e.exe, p, c.Config, e.reap, initExe)
 	e.log.Debug("shim reported", "container", c.Config.Name, "pid", rd.Pid, "error", rd.Error, "at", time.Now().Format("15:04:05.000000"))
 	if err != nil {
 		return &StartError{Name: c.Config.Name, Code: 125, Err: err}

@@ -10,7 +10,7 @@ import (
 // init work at each container start (STYLE.md §3.6).
 func TestDeps(t *testing.T) {
 	deptest.Check(t, deptest.Rules{Allowed: []string{
-		"stack/engine/rootfs", "stack/engine/errdefs",
+		"stack/engine/rootfs", "stack/engine/errdefs", "stack/engine/wire",
 		"golang.org/x/sys/", "github.com/opencontainers/runtime-spec/",
 		"stack/volume/copyup", // a dependency-free copier, run before a volume is mounted
 	}, BadDeps: map[string]string{

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"stack/engine/container"
 	"stack/engine/ipc"
@@ -20,12 +21,14 @@ var ErrNotRunning = errors.New("container is not running")
 
 // Start starts a shim for the container at p and waits until the
 // container's process runs (or failed to start). exe is the binary to run
-// as the shim (normally /proc/self/exe). initExe, when not nil, is the
+// as the shim (normally /proc/self/exe). cfg is the container's config,
+// handed to the shim in the launch form (container.EncodeLaunch) so that
+// it need not decode config.json. initExe, when not nil, is the
 // sealed init binary (InitBinaryFor(exe), sealed by the caller once for
 // all its shims; else each shim seals its own). The shim is not waited
 // for by the caller's process unless reap is true (a long-lived caller
 // must reap it to avoid a zombie; a CLI that exits right away need not).
-func Start(exe string, p container.Paths, hint Hint, reap bool, initExe *os.File) (Ready, error) {
+func Start(exe string, p container.Paths, cfg *container.Config, reap bool, initExe *os.File) (Ready, error) {
 	if err := os.MkdirAll(p.RunDir, 0o700); err != nil {
 		return Ready{}, err
 	}
@@ -34,12 +37,15 @@ func Start(exe string, p container.Paths, hint Hint, reap bool, initExe *os.File
 		return Ready{}, err
 	}
 	defer r.Close()
-	cmd := exec.Command(exe, Arg, p.Dir, p.RunDir, p.ID, hint.String())
-	cmd.Args[0] = "stack"
-	cmd.ExtraFiles = []*os.File{w} // fdReady
-	if initExe != nil {
-		cmd.ExtraFiles = append(cmd.ExtraFiles, initExe) // fdInitExe
+	// Without a launch form (no memfd) the shim reads config.json.
+	launch, _ := launchFile(cfg)
+	if launch != nil {
+		defer launch.Close()
 	}
+	cmd := exec.Command(exe, Arg, p.Dir, p.RunDir, p.ID, HintFor(cfg).String())
+	cmd.Args[0] = "stack"
+	// A nil file leaves its descriptor closed in the shim.
+	cmd.ExtraFiles = []*os.File{w, launch, initExe} // fdReady, fdLaunch, fdInitExe
 	cmd.Env = os.Environ()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -60,6 +66,25 @@ func Start(exe string, p container.Paths, hint Hint, reap bool, initExe *os.File
 		return Ready{}, fmt.Errorf("read shim status: %w", err)
 	}
 	return rd, nil
+}
+
+// launchFile returns a memfd holding cfg in the launch form, read from
+// its start.
+func launchFile(cfg *container.Config) (*os.File, error) {
+	fd, err := unix.MemfdCreate("stack-launch", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("memfd_create", err)
+	}
+	f := os.NewFile(uintptr(fd), "launch")
+	if _, err := f.Write(container.EncodeLaunch(cfg)); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // Client is a connection to a container's shim.

@@ -34,11 +34,13 @@ import (
 // their start-up garbage to the kernel.
 const idleAfter = time.Second
 
-// Descriptors inherited from the starting command: the ready pipe, and
-// the sealed init binary when the engine passes one (Start).
+// Descriptors inherited from the starting command (Start): the ready
+// pipe, the config in the launch form, and the sealed init binary; the
+// last two only when the engine could make them.
 const (
 	fdReady   = 3
-	fdInitExe = 4
+	fdLaunch  = 4
+	fdInitExe = 5
 )
 
 // Main runs the shim role: `stack shim <container dir> <runtime dir> <id>`.
@@ -59,7 +61,7 @@ func Main() {
 	}
 	log := slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: level}))
 	ready := os.NewFile(fdReady, "ready")
-	s := &shim{p: p, log: log, debug: level == slog.LevelDebug, initExe: inheritedInit()}
+	s := &shim{p: p, log: log, debug: level == slog.LevelDebug, initExe: inheritedInit(), launchCfg: inheritedLaunch()}
 	s.mark("shim main")
 	if len(os.Args) == 6 {
 		s.hint, s.hasHint = ParseHint(os.Args[5])
@@ -126,8 +128,11 @@ type shim struct {
 	// from (sealedInit). Only forkInit uses it, and forks run one at a
 	// time.
 	initExe *os.File
-	cfg     *container.Config
-	cg      cgroups.Manager
+	// launchCfg holds the config in the launch form, from the engine,
+	// until loadConfig reads it.
+	launchCfg *os.File
+	cfg       *container.Config
+	cg        cgroups.Manager
 
 	logw *logs.Writer
 	net  netState
@@ -215,7 +220,7 @@ func (s *shim) run(ready *os.File, preC <-chan *forked) int {
 
 	s.final = make(chan struct{})
 
-	s.cfg, err = container.LoadConfig(s.p)
+	s.cfg, err = s.loadConfig()
 	s.mark("config loaded")
 	if err != nil {
 		s.report(ready, Ready{Error: err.Error(), ExitCode: 125})
@@ -939,6 +944,30 @@ func (s *shim) sealedInit() (*os.File, error) {
 	}
 	s.initExe = f
 	return f, nil
+}
+
+// inheritedLaunch takes the launch form the engine passed as fdLaunch, if
+// it did.
+func inheritedLaunch() *os.File {
+	if _, err := unix.FcntlInt(fdLaunch, unix.F_GETFD, 0); err != nil {
+		return nil
+	}
+	unix.CloseOnExec(fdLaunch)
+	return os.NewFile(fdLaunch, "launch")
+}
+
+// loadConfig reads the container's config: from the launch form when the
+// engine passed one, else from config.json.
+func (s *shim) loadConfig() (*container.Config, error) {
+	if s.launchCfg == nil {
+		return container.LoadConfig(s.p)
+	}
+	defer s.launchCfg.Close()
+	b, err := io.ReadAll(s.launchCfg)
+	if err != nil {
+		return nil, fmt.Errorf("read launch config: %w", err)
+	}
+	return container.DecodeLaunch(b)
 }
 
 // inheritedInit takes the sealed init binary the engine passed as
