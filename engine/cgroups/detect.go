@@ -105,7 +105,7 @@ var v1Controllers = map[string]bool{
 func parseMountinfo(r io.Reader) (layout, error) {
 	l := layout{v1: map[string]string{}}
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	sc.Buffer(make([]byte, 4096), 1024*1024) // grows for long lines; a fresh page costs a fault
 	for sc.Scan() {
 		// 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
 		pre, post, ok := strings.Cut(sc.Text(), " - ")

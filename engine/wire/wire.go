@@ -101,11 +101,16 @@ func (e *Encoder) OptUint64(p *uint64) {
 type Decoder struct {
 	b   []byte
 	err error
+	// s is b as one string, which the strings read are cut from: one
+	// allocation for all of them rather than one each. In a fresh
+	// process every allocation of a new size class touches a new page,
+	// and the caller may reuse b.
+	s string
 }
 
 // NewDecoder reads b, whose version byte the caller has checked and
-// stripped.
-func NewDecoder(b []byte) *Decoder { return &Decoder{b: b} }
+// stripped. The decoder does not keep b.
+func NewDecoder(b []byte) *Decoder { return &Decoder{b: b, s: string(b)} }
 
 // Fail records that what could not be read, unless an error is already
 // recorded, and stops the decoding.
@@ -185,9 +190,9 @@ func (d *Decoder) Count() int {
 
 func (d *Decoder) Str() string {
 	n := d.Count()
-	s := string(d.b[:n])
+	off := len(d.s) - len(d.b)
 	d.b = d.b[n:]
-	return s
+	return d.s[off : off+n]
 }
 
 func (d *Decoder) Bool() bool {
