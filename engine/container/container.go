@@ -251,7 +251,6 @@ func (p Paths) Work() string       { return filepath.Join(p.Dir, "fs", "work") }
 func (p Paths) Hosts() string      { return filepath.Join(p.Dir, "hosts") }
 func (p Paths) Hostname() string   { return filepath.Join(p.Dir, "hostname") }
 func (p Paths) ResolvConf() string { return filepath.Join(p.Dir, "resolv.conf") }
-func (p Paths) Socket() string     { return filepath.Join(p.RunDir, "shim.sock") }
 func (p Paths) ShimLock() string   { return filepath.Join(p.RunDir, "shim.lock") }
 func (p Paths) Rootfs() string     { return filepath.Join(p.RunDir, "rootfs") }
 

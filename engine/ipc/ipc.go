@@ -1,16 +1,17 @@
 // Package ipc is the message transport between stack commands and a
-// container's shim, over the shim's control socket. A message is one JSON
-// value in one SOCK_SEQPACKET packet, optionally carrying file descriptors
-// (SCM_RIGHTS). Seqpacket keeps message boundaries, so a descriptor always
-// arrives with the message it belongs to.
+// container's shim, over the shim's control socket. A message is one
+// value in its binary form (encoding.BinaryMarshaler; the shim's types use
+// stack/engine/wire) in one SOCK_SEQPACKET packet, optionally carrying
+// file descriptors (SCM_RIGHTS). Seqpacket keeps message boundaries, so a
+// descriptor always arrives with the message it belongs to.
 //
-// The shim and the container's init speak their own binary form over a
-// socket pair (engine/initproc: Conn), so the init links neither JSON nor
-// net.
+// The shim and the container's init speak the same binary form over a
+// socket pair of their own (engine/initproc: Conn), so the init links
+// neither the net package nor this one.
 package ipc
 
 import (
-	"encoding/json"
+	"encoding"
 	"errors"
 	"fmt"
 	"net"
@@ -98,10 +99,10 @@ func (c *Conn) Shutdown() error {
 	return serr
 }
 
-// Send sends v as one message with the given descriptors attached. The
+// Send sends m as one message with the given descriptors attached. The
 // caller keeps ownership of the files.
-func (c *Conn) Send(v any, files ...*os.File) error {
-	b, err := json.Marshal(v)
+func (c *Conn) Send(m encoding.BinaryMarshaler, files ...*os.File) error {
+	b, err := m.MarshalBinary()
 	if err != nil {
 		return err
 	}
@@ -123,9 +124,9 @@ func (c *Conn) Send(v any, files ...*os.File) error {
 // ErrClosed is returned by Recv when the peer has closed the connection.
 var ErrClosed = errors.New("ipc: connection closed")
 
-// Recv reads one message into v and returns the descriptors that came with
+// Recv reads one message into m and returns the descriptors that came with
 // it, which the caller owns.
-func (c *Conn) Recv(v any) ([]*os.File, error) {
+func (c *Conn) Recv(m encoding.BinaryUnmarshaler) ([]*os.File, error) {
 	if c.buf == nil {
 		c.buf = make([]byte, MaxMessage)
 	}
@@ -145,7 +146,7 @@ func (c *Conn) Recv(v any) ([]*os.File, error) {
 	if ferr != nil {
 		return nil, ferr
 	}
-	if err := json.Unmarshal(c.buf[:n], v); err != nil {
+	if err := m.UnmarshalBinary(c.buf[:n]); err != nil {
 		closeAll(files)
 		return nil, fmt.Errorf("ipc: decode: %w", err)
 	}

@@ -1,12 +1,12 @@
 package shim
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -58,12 +58,16 @@ func Start(exe string, p container.Paths, cfg *container.Config, reap bool, init
 	} else {
 		cmd.Process.Release()
 	}
-	var rd Ready
-	if err := json.NewDecoder(r).Decode(&rd); err != nil {
-		if err == io.EOF {
-			return Ready{}, fmt.Errorf("shim exited before the container started (see %s)", p.ShimLog())
-		}
+	b, err := io.ReadAll(r)
+	if err != nil {
 		return Ready{}, fmt.Errorf("read shim status: %w", err)
+	}
+	if len(b) == 0 {
+		return Ready{}, fmt.Errorf("shim exited before the container started (see %s)", p.ShimLog())
+	}
+	var rd Ready
+	if err := rd.UnmarshalBinary(b); err != nil {
+		return Ready{}, err
 	}
 	return rd, nil
 }
@@ -91,15 +95,44 @@ func launchFile(cfg *container.Config) (*os.File, error) {
 type Client struct{ c *ipc.Conn }
 
 // Dial connects to the shim of the container at p; ErrNotRunning if none.
+// A shim of a build whose protocol differs listens at another name: that
+// is an error naming the way out, not ErrNotRunning, which would make a
+// stop or rm believe the container had ended.
 func Dial(p container.Paths) (*Client, error) {
-	c, err := ipc.Dial(p.Socket())
+	c, err := ipc.Dial(socketPath(p))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
+			if other := otherSocket(p); other != "" && container.ShimAlive(p) {
+				how := "kill its shim"
+				if st, err := container.LoadState(p); err == nil && st.ShimPid > 0 {
+					how = fmt.Sprintf("kill its shim (pid %d)", st.ShimPid)
+				}
+				return nil, fmt.Errorf("container %s is supervised by a shim of another build of stack (control socket %s): stop it with that build, or %s", p.ID, filepath.Base(other), how)
+			}
 			return nil, ErrNotRunning
 		}
 		return nil, err
 	}
 	return &Client{c: c}, nil
+}
+
+// socketPath is the shim's control socket. Its name carries the protocol
+// version, so that a command never speaks to a shim in another protocol.
+func socketPath(p container.Paths) string {
+	return filepath.Join(p.RunDir, fmt.Sprintf("shim-v%d.sock", protoVersion))
+}
+
+// otherSocket returns the control socket of a shim of another protocol
+// version in p's run directory, if there is one ("shim.sock" was the
+// JSON protocol's).
+func otherSocket(p container.Paths) string {
+	socks, _ := filepath.Glob(filepath.Join(p.RunDir, "shim*.sock"))
+	for _, s := range socks {
+		if s != socketPath(p) {
+			return s
+		}
+	}
+	return ""
 }
 
 // Close closes the connection.

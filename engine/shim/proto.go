@@ -25,17 +25,17 @@ const Arg = "shim"
 
 // Request is a message from a client to the shim.
 type Request struct {
-	Type    ReqType        `json:"type"`
-	Timeout *int           `json:"timeout,omitempty"` // stop: seconds; nil = the container's default
-	Signal  int            `json:"signal,omitempty"`  // stop, kill
-	Process *specs.Process `json:"process,omitempty"` // exec
-	Data    []byte         `json:"data,omitempty"`    // stdin
-	Cond    string         `json:"cond,omitempty"`    // wait-condition
-	Rows    uint16         `json:"rows,omitempty"`    // resize
-	Cols    uint16         `json:"cols,omitempty"`    // resize
+	Type    ReqType
+	Timeout *int           // stop: seconds; nil = the container's default
+	Signal  int            // stop, kill
+	Process *specs.Process // exec
+	Data    []byte         // stdin
+	Cond    string         // wait-condition
+	Rows    uint16         // resize
+	Cols    uint16         // resize
 	// Stdin: an attach that will send input; closing it (ReqStdinClose)
 	// closes the container's stdin, as `docker run -i` does.
-	Stdin bool `json:"stdin,omitempty"`
+	Stdin bool
 }
 
 // ReqType names a request.
@@ -72,16 +72,16 @@ const (
 
 // Response is a message from the shim to a client.
 type Response struct {
-	Type     RespType `json:"type"`
-	Stream   string   `json:"stream,omitempty"` // output: "stdout" or "stderr"
-	Data     []byte   `json:"data,omitempty"`   // output
-	Error    string   `json:"error,omitempty"`
-	ExitCode int      `json:"exitCode,omitempty"`
+	Type     RespType
+	Stream   string // output: "stdout" or "stderr"
+	Data     []byte // output
+	Error    string
+	ExitCode int
 	// NotRunning marks an error reply meaning "no process runs" (between
 	// runs, or the run just ended): clients report ErrNotRunning.
-	NotRunning bool `json:"notRunning,omitempty"`
-	OOMKilled  bool `json:"oomKilled,omitempty"`
-	Pid        int  `json:"pid,omitempty"`
+	NotRunning bool
+	OOMKilled  bool
+	Pid        int
 }
 
 // RespType names a response.
@@ -99,12 +99,12 @@ const (
 // Ready is what the shim reports to the command that started it, on the
 // descriptor it inherited, once the container's process runs or failed.
 type Ready struct {
-	Pid   int    `json:"pid,omitempty"`
-	Step  string `json:"step,omitempty"`
-	Error string `json:"error,omitempty"`
+	Pid   int
+	Step  string
+	Error string
 	// ExitCode is the code docker reports for a failed start: 127 when the
 	// program is not found, 126 when it cannot be executed, else 128.
-	ExitCode int `json:"exitCode,omitempty"`
+	ExitCode int
 }
 
 // Hint is what the shim needs to start a container's init before it has

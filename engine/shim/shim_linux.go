@@ -1,7 +1,6 @@
 package shim
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -258,7 +257,7 @@ func (s *shim) run(ready *os.File, preC <-chan *forked) int {
 	}
 	defer s.logw.Close()
 
-	l, err := ipc.Listen(s.p.Socket())
+	l, err := ipc.Listen(socketPath(s.p))
 	if err != nil {
 		s.report(ready, Ready{Error: fmt.Sprintf("control socket: %v", err), ExitCode: 125})
 		return 1
@@ -307,7 +306,9 @@ func signal_ignore() {
 }
 
 func (s *shim) report(ready *os.File, r Ready) {
-	json.NewEncoder(ready).Encode(r)
+	if b, err := r.MarshalBinary(); err == nil {
+		ready.Write(b)
+	}
 	ready.Close()
 }
 
@@ -855,7 +856,7 @@ func (s *shim) cleanup(l *net.UnixListener) {
 		}
 	}
 	l.Close()
-	os.Remove(s.p.Socket())
+	os.Remove(socketPath(s.p))
 	if s.cfg.AutoRemove {
 		// Aside first, as engine.Remove does: a crash mid-way leaves a
 		// tombstone the next command sweeps, not half a container.

@@ -46,6 +46,12 @@ func (e *Encoder) Str(s string) {
 	e.b = append(e.b, s...)
 }
 
+// Blob writes bytes; Decoder.Blob reads them back as a copy.
+func (e *Encoder) Blob(b []byte) {
+	e.Uint(uint64(len(b)))
+	e.b = append(e.b, b...)
+}
+
 func (e *Encoder) Bool(v bool) {
 	if v {
 		e.b = append(e.b, 1)
@@ -193,6 +199,18 @@ func (d *Decoder) Str() string {
 	off := len(d.s) - len(d.b)
 	d.b = d.b[n:]
 	return d.s[off : off+n]
+}
+
+// Blob reads bytes written by Encoder.Blob, copied (nil when empty).
+func (d *Decoder) Blob() []byte {
+	n := d.Count()
+	if n == 0 {
+		return nil
+	}
+	b := make([]byte, n)
+	copy(b, d.b)
+	d.b = d.b[n:]
+	return b
 }
 
 func (d *Decoder) Bool() bool {
