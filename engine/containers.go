@@ -520,8 +520,12 @@ func (e *Engine) Start(ctx context.Context, ref string) error {
 		case container.Running, container.Paused, container.Restarting:
 			return nil // already running
 		}
-		// The container has stopped; its shim is finishing: wait for it.
+		// The container has stopped; its shim is finishing: wait for it,
+		// and for the state it leaves (the new shim starts from it).
 		waitShimGone(p)
+		if st, err := container.LoadState(p); err == nil {
+			c.State = st
+		}
 	}
 	if err := e.checkNetworks(c); err != nil {
 		return &StartError{Name: c.Config.Name, Code: 125, Err: err}
@@ -532,7 +536,7 @@ func (e *Engine) Start(ctx context.Context, ref string) error {
 	e.log.Debug("starting shim", "container", c.Config.Name, "at", time.Now().Format("15:04:05.000000"))
 	// A failed seal is not fatal: the shim then seals its own.
 	initExe, _ := e.sealedInit()
-	rd, err := shim.Start(e.exe, p, c.Config, e.reap, initExe)
+	rd, err := shim.Start(e.exe, p, c.Config, c.State, e.reap, initExe)
 	e.log.Debug("shim reported", "container", c.Config.Name, "pid", rd.Pid, "error", rd.Error, "at", time.Now().Format("15:04:05.000000"))
 	if err != nil {
 		return &StartError{Name: c.Config.Name, Code: 125, Err: err}

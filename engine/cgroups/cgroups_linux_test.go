@@ -256,6 +256,33 @@ func TestRootLimits(t *testing.T) {
 	}
 }
 
+// A new cgroup without limits is left with the kernel's defaults (v1
+// writes none of them): unlimited, with its parent's cpuset.
+func TestRootFreshDefaults(t *testing.T) {
+	m, l := newRootManager(t, Resources{})
+	if l.mode == Unified {
+		for f, want := range map[string]string{"pids.max": "max", "cpu.max": "max 100000", "memory.max": "max"} {
+			if got := kernelFile(t, l, m, "", f); got != want {
+				t.Errorf("%s = %q, want %q", f, got, want)
+			}
+		}
+		return
+	}
+	parentCpus := strings.TrimSpace(readFile(t, filepath.Join(l.v1["cpuset"], "cpuset.cpus")))
+	for f, want := range map[[2]string]string{
+		{"pids", "pids.max"}:                "max",
+		{"cpu", "cpu.cfs_quota_us"}:         "-1",
+		{"cpu", "cpu.cfs_period_us"}:        "100000",
+		{"cpu", "cpu.shares"}:               "1024",
+		{"memory", "memory.limit_in_bytes"}: "9223372036854771712",
+		{"cpuset", "cpuset.cpus"}:           parentCpus,
+	} {
+		if got := kernelFile(t, l, m, f[0], f[1]); got != want {
+			t.Errorf("%s = %q, want %q", f[1], got, want)
+		}
+	}
+}
+
 func TestRootProcesses(t *testing.T) {
 	m, l := newRootManager(t, Resources{MemoryLimit: 64 * mib})
 	if fd, ok := m.FD(); ok != (l.mode == Unified) {

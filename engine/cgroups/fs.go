@@ -160,7 +160,9 @@ func (d dir) readKey(file, key string) (v uint64, found bool, err error) {
 // after that level exists, so v2 can enable controllers in the parent (the
 // kernel adds the interface files to existing children) and v1 can copy the
 // parent's cpuset into the child before anything else uses it.
-func mkdirAll(cg string, h *hier, root, rel string, visit func(parent, child dir) error) error {
+// created reports whether rel itself is new (its files hold the kernel's
+// defaults).
+func mkdirAll(cg string, h *hier, root, rel string, visit func(parent, child dir) error) (created bool, err error) {
 	parent := dir{cg: cg, abs: root, show: "/", h: h}
 	parts := strings.Split(rel, "/")
 	for i := range parts {
@@ -169,17 +171,21 @@ func mkdirAll(cg string, h *hier, root, rel string, visit func(parent, child dir
 		if i == len(parts)-1 {
 			child.show = ""
 		}
-		if err := os.Mkdir(child.abs, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-			return child.fail("mkdir", "", "", err)
+		created = true
+		if err := os.Mkdir(child.abs, 0o755); err != nil {
+			if !errors.Is(err, fs.ErrExist) {
+				return false, child.fail("mkdir", "", "", err)
+			}
+			created = false
 		}
 		if visit != nil {
 			if err := visit(parent, child); err != nil {
-				return err
+				return false, err
 			}
 		}
 		parent = child
 	}
-	return nil
+	return created, nil
 }
 
 // procs reads cgroup.procs of d and of every descendant.

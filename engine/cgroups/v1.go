@@ -90,16 +90,19 @@ func (m *v1Manager) Create(r Resources) error {
 	if err != nil {
 		return err
 	}
+	fresh := true
 	for _, h := range m.hiers {
 		var visit func(parent, child dir) error
 		if m.by["cpuset"] == h {
 			visit = inheritCpuset
 		}
-		if err := mkdirAll(m.path, h, h.root, m.path, visit); err != nil {
+		created, err := mkdirAll(m.path, h, h.root, m.path, visit)
+		if err != nil {
 			return err
 		}
+		fresh = fresh && created
 	}
-	return m.set(l)
+	return m.set(l, fresh)
 }
 
 // inheritCpuset fills an empty cpuset.cpus and cpuset.mems from the parent.
@@ -136,17 +139,22 @@ func (m *v1Manager) Set(r Resources) error {
 			return err
 		}
 	}
-	return m.set(l)
+	return m.set(l, false)
 }
 
-func (m *v1Manager) set(l limits) error {
-	if err := m.setCpuset(l); err != nil {
+// set writes l's limits. In a fresh cgroup (every leaf made by this
+// Create) the files hold the kernel's defaults, and the cpuset its
+// parent's (inheritCpuset): a limit that asks for those is not written.
+// That is most of a container's: a dozen kernfs writes, stats and reads
+// fewer at every start.
+func (m *v1Manager) set(l limits, fresh bool) error {
+	if err := m.setCpuset(l, fresh); err != nil {
 		return err
 	}
-	if err := m.setMemory(l); err != nil {
+	if err := m.setMemory(l, fresh); err != nil {
 		return err
 	}
-	if err := m.setCPU(l); err != nil {
+	if err := m.setCPU(l, fresh); err != nil {
 		return err
 	}
 	d, ok := m.leaf("pids")
@@ -156,15 +164,21 @@ func (m *v1Manager) set(l limits) error {
 		}
 		return nil
 	}
+	if fresh && l.pids < 0 {
+		return nil
+	}
 	return d.writeUnlessMissing("pids.max", maxOr(l.pids), "max")
 }
 
-func (m *v1Manager) setCpuset(l limits) error {
+func (m *v1Manager) setCpuset(l limits, fresh bool) error {
 	d, ok := m.leaf("cpuset")
 	if !ok {
 		if l.needsCpuset() {
 			return m.unsupported("set cpuset", "cpuset")
 		}
+		return nil
+	}
+	if fresh && l.cpus == "" && l.mems == "" {
 		return nil
 	}
 	parent := m.parentOf(m.by["cpuset"])
@@ -196,12 +210,15 @@ func (m *v1Manager) setCpuset(l limits) error {
 // (9223372036854771712 with 4 KiB pages). Anything this large is "no limit".
 const unlimited64 = 1 << 62
 
-func (m *v1Manager) setMemory(l limits) error {
+func (m *v1Manager) setMemory(l limits, fresh bool) error {
 	d, ok := m.leaf("memory")
 	if !ok {
 		if l.mem >= 0 || l.reserve > 0 {
 			return m.unsupported("set memory limit", "memory")
 		}
+		return nil
+	}
+	if fresh && l.mem < 0 && l.memsw < 0 && l.reserve <= 0 {
 		return nil
 	}
 	mem := strconv.FormatInt(l.mem, 10) // -1 is the kernel's "unlimited"
@@ -247,12 +264,15 @@ func (m *v1Manager) setMemory(l limits) error {
 	return d.writeUnlessMissing("memory.soft_limit_in_bytes", strconv.FormatInt(soft, 10), "-1")
 }
 
-func (m *v1Manager) setCPU(l limits) error {
+func (m *v1Manager) setCPU(l limits, fresh bool) error {
 	d, ok := m.leaf("cpu")
 	if !ok {
 		if l.quota >= 0 || l.shares != 0 {
 			return m.unsupported("set cpu limit", "cpu")
 		}
+		return nil
+	}
+	if fresh && l.quota < 0 && (l.shares == 0 || l.shares == 1024) && (l.period == 0 || l.period == 100000) {
 		return nil
 	}
 	period := strconv.FormatUint(l.period, 10)

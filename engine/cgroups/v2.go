@@ -80,9 +80,10 @@ func (m *v2Manager) Create(r Resources) error {
 // ancestor of the leaf (never in the leaf: it holds the processes).
 func (m *v2Manager) ensure(l limits) error {
 	ctrls := l.controllers()
-	return mkdirAll(m.path, nil, m.root, m.path, func(parent, _ dir) error {
+	_, err := mkdirAll(m.path, nil, m.root, m.path, func(parent, _ dir) error {
 		return enable(parent, ctrls)
 	})
+	return err
 }
 
 func (m *v2Manager) Set(r Resources) error {

@@ -9,25 +9,144 @@ import (
 	"stack/engine/wire"
 )
 
-// The launch form is a Config in stack/engine/wire's binary form. The
-// engine hands it to the shim it starts, so that the shim, a fresh
-// process at every start, does not decode config.json: encoding/json's
-// first decode of a Config (the OCI spec's whole type graph) cost the
-// shim ~6 ms of CPU per start on the virtual machines stack runs on,
-// more than any other step of its own.
+// The launch form is a Config and the State it starts from, in
+// stack/engine/wire's binary form. The engine hands it to the shim it
+// starts, so that the shim, a fresh process at every start, decodes
+// neither config.json nor state.json: encoding/json's first decode of a
+// Config (the OCI spec's whole type graph) cost the shim ~6 ms of CPU per
+// start on the virtual machines stack runs on, more than any other step
+// of its own, and that of a State ~0.7 ms.
 //
-// Every field of Config is carried, the Spec in wire's subset (what the
+// Every field of Config and State is carried, the Spec in wire's subset (what the
 // shim and the init read; see the field lists of launch_test.go and
 // wire's spec_test.go). A decoded Config is therefore for running the
 // container, never for saving: config.json stays the record.
 //
 // The engine and the shim it starts come from one build; the version
 // byte catches a mismatch anyway.
-const launchVersion = 1
+const launchVersion = 2
 
-// EncodeLaunch encodes c in the launch form.
-func EncodeLaunch(c *Config) []byte {
+// EncodeLaunch encodes c and st in the launch form.
+func EncodeLaunch(c *Config, st *State) []byte {
 	e := wire.NewEncoder(launchVersion, 4096)
+	encodeConfig(e, c)
+	encodeState(e, st)
+	return e.Bytes()
+}
+
+// DecodeLaunch decodes the launch form.
+func DecodeLaunch(b []byte) (*Config, *State, error) {
+	if len(b) == 0 {
+		return nil, nil, errors.New("launch config: empty")
+	}
+	if b[0] != launchVersion {
+		return nil, nil, fmt.Errorf("launch config: version %d, want %d (the shim and the stack command come from different builds)", b[0], launchVersion)
+	}
+	d := wire.NewDecoder(b[1:])
+	c := decodeConfig(d)
+	st := decodeState(d)
+	if err := d.Finish(); err != nil {
+		return nil, nil, fmt.Errorf("launch config: %w", err)
+	}
+	return c, st, nil
+}
+
+func encodeTime(e *wire.Encoder, t time.Time) {
+	if e.Present(!t.IsZero()) {
+		e.Int(t.UnixNano())
+	}
+}
+
+// decodeTime reads a time in UTC, as the shim records them.
+func decodeTime(d *wire.Decoder) time.Time {
+	if !d.Present() {
+		return time.Time{}
+	}
+	return time.Unix(0, d.Int64()).UTC()
+}
+
+func encodePorts(e *wire.Encoder, ports []PortBinding) {
+	e.Uint(uint64(len(ports)))
+	for _, p := range ports {
+		e.Str(p.Proto)
+		e.Str(p.HostIP)
+		e.Uint(uint64(p.HostPort))
+		e.Uint(uint64(p.HostPortEnd))
+		e.Uint(uint64(p.ContainerPort))
+	}
+}
+
+func decodePorts(d *wire.Decoder) []PortBinding {
+	n := d.Count()
+	if n == 0 {
+		return nil
+	}
+	ports := make([]PortBinding, n)
+	for i := range ports {
+		ports[i] = PortBinding{Proto: d.Str(), HostIP: d.Str(), HostPort: d.Uint16(), HostPortEnd: d.Uint16(), ContainerPort: d.Uint16()}
+	}
+	return ports
+}
+
+func encodeState(e *wire.Encoder, st *State) {
+	if !e.Present(st != nil) {
+		return
+	}
+	e.Str(string(st.Status))
+	e.Int(int64(st.Pid))
+	e.Int(int64(st.ShimPid))
+	encodeTime(e, st.StartedAt)
+	encodeTime(e, st.FinishedAt)
+	e.Int(int64(st.ExitCode))
+	e.Bool(st.OOMKilled)
+	e.Str(st.Error)
+	e.Int(int64(st.RestartCount))
+	e.Bool(st.ManualStop)
+	if h := st.Health; e.Present(h != nil) {
+		e.Str(h.Status)
+		e.Int(int64(h.FailingStreak))
+		e.Uint(uint64(len(h.Log)))
+		for _, p := range h.Log {
+			encodeTime(e, p.Start)
+			encodeTime(e, p.End)
+			e.Int(int64(p.ExitCode))
+			e.Str(p.Output)
+		}
+	}
+	encodePorts(e, st.Ports)
+}
+
+func decodeState(d *wire.Decoder) *State {
+	if !d.Present() {
+		return nil
+	}
+	st := &State{
+		Status:       Status(d.Str()),
+		Pid:          d.Int(),
+		ShimPid:      d.Int(),
+		StartedAt:    decodeTime(d),
+		FinishedAt:   decodeTime(d),
+		ExitCode:     d.Int(),
+		OOMKilled:    d.Bool(),
+		Error:        d.Str(),
+		RestartCount: d.Int(),
+		ManualStop:   d.Bool(),
+	}
+	if d.Present() {
+		h := &Health{Status: d.Str(), FailingStreak: d.Int()}
+		if n := d.Count(); n > 0 {
+			h.Log = make([]HealthProbe, n)
+			for i := range h.Log {
+				h.Log[i] = HealthProbe{Start: decodeTime(d), End: decodeTime(d), ExitCode: d.Int(), Output: d.Str()}
+			}
+		}
+		st.Health = h
+	}
+	st.Ports = decodePorts(d)
+	return st
+}
+
+func encodeConfig(e *wire.Encoder, c *Config) {
 	e.Str(c.ID)
 	e.Str(c.Name)
 	if e.Present(!c.Created.IsZero()) {
@@ -69,14 +188,7 @@ func EncodeLaunch(c *Config) []byte {
 		e.Strs(ep.Aliases)
 		e.Str(ep.DNSDir)
 	}
-	e.Uint(uint64(len(c.Ports)))
-	for _, p := range c.Ports {
-		e.Str(p.Proto)
-		e.Str(p.HostIP)
-		e.Uint(uint64(p.HostPort))
-		e.Uint(uint64(p.HostPortEnd))
-		e.Uint(uint64(p.ContainerPort))
-	}
+	encodePorts(e, c.Ports)
 	e.Strs(c.ExposedPorts)
 	e.Strs(c.DNS.Servers)
 	e.Strs(c.DNS.Search)
@@ -100,18 +212,9 @@ func EncodeLaunch(c *Config) []byte {
 		e.Str(m.Propagation)
 		e.Bool(m.Anonymous)
 	}
-	return e.Bytes()
 }
 
-// DecodeLaunch decodes the launch form.
-func DecodeLaunch(b []byte) (*Config, error) {
-	if len(b) == 0 {
-		return nil, errors.New("launch config: empty")
-	}
-	if b[0] != launchVersion {
-		return nil, fmt.Errorf("launch config: version %d, want %d (the shim and the stack command come from different builds)", b[0], launchVersion)
-	}
-	d := wire.NewDecoder(b[1:])
+func decodeConfig(d *wire.Decoder) *Config {
 	c := &Config{ID: d.Str(), Name: d.Str()}
 	if d.Present() {
 		c.Created = time.Unix(0, d.Int64())
@@ -155,12 +258,7 @@ func DecodeLaunch(b []byte) (*Config, error) {
 			ep.DNSDir = d.Str()
 		}
 	}
-	if n := d.Count(); n > 0 {
-		c.Ports = make([]PortBinding, n)
-		for i := range c.Ports {
-			c.Ports[i] = PortBinding{Proto: d.Str(), HostIP: d.Str(), HostPort: d.Uint16(), HostPortEnd: d.Uint16(), ContainerPort: d.Uint16()}
-		}
-	}
+	c.Ports = decodePorts(d)
 	c.ExposedPorts = d.Strs()
 	c.DNS = DNSConfig{Servers: d.Strs(), Search: d.Strs(), Options: d.Strs(), Links: d.StrMap()}
 	if d.Present() {
@@ -179,10 +277,7 @@ func DecodeLaunch(b []byte) (*Config, error) {
 			c.Mounts[i] = Mount{Type: d.Str(), Name: d.Str(), Source: d.Str(), Target: d.Str(), ReadOnly: d.Bool(), Propagation: d.Str(), Anonymous: d.Bool()}
 		}
 	}
-	if err := d.Finish(); err != nil {
-		return nil, fmt.Errorf("launch config: %w", err)
-	}
-	return c, nil
+	return c
 }
 
 func parsePrefix(d *wire.Decoder) netip.Prefix {

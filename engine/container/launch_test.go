@@ -47,14 +47,31 @@ func fullConfig() *Config {
 	}
 }
 
+// fullState sets every field of State and of what it holds.
+func fullState() *State {
+	t0 := time.Unix(1_700_000_000, 5).UTC()
+	return &State{
+		Status: Running, Pid: 10, ShimPid: 9, StartedAt: t0, FinishedAt: t0.Add(time.Second),
+		ExitCode: 137, OOMKilled: true, Error: "boom", RestartCount: 2, ManualStop: true,
+		Health: &Health{Status: HealthUnhealthy, FailingStreak: 3, Log: []HealthProbe{{Start: t0, End: t0.Add(time.Millisecond), ExitCode: 1, Output: "no\n"}}},
+		Ports:  []PortBinding{{Proto: "tcp", HostIP: "127.0.0.1", HostPort: 32768, HostPortEnd: 32770, ContainerPort: 80}},
+	}
+}
+
 func TestLaunchRoundTrip(t *testing.T) {
-	for name, c := range map[string]*Config{"full": fullConfig(), "empty": {}} {
-		got, err := DecodeLaunch(EncodeLaunch(c))
+	for name, in := range map[string]struct {
+		c  *Config
+		st *State
+	}{"full": {fullConfig(), fullState()}, "empty": {&Config{}, &State{}}, "no state": {&Config{}, nil}} {
+		c, st, err := DecodeLaunch(EncodeLaunch(in.c, in.st))
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if !reflect.DeepEqual(got, c) {
-			t.Errorf("%s: round trip:\n got %+v\nwant %+v", name, got, c)
+		if !reflect.DeepEqual(c, in.c) {
+			t.Errorf("%s: config round trip:\n got %+v\nwant %+v", name, c, in.c)
+		}
+		if !reflect.DeepEqual(st, in.st) {
+			t.Errorf("%s: state round trip:\n got %+v\nwant %+v", name, st, in.st)
 		}
 	}
 }
@@ -70,7 +87,7 @@ func TestLaunchFromJSON(t *testing.T) {
 	if err := json.Unmarshal(b, &c); err != nil {
 		t.Fatal(err)
 	}
-	got, err := DecodeLaunch(EncodeLaunch(&c))
+	got, _, err := DecodeLaunch(EncodeLaunch(&c, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,32 +101,32 @@ func TestLaunchFromJSON(t *testing.T) {
 }
 
 func TestLaunchCorrupt(t *testing.T) {
-	b := EncodeLaunch(fullConfig())
+	b := EncodeLaunch(fullConfig(), fullState())
 	for i := range len(b) {
-		if _, err := DecodeLaunch(b[:i]); err == nil {
+		if _, _, err := DecodeLaunch(b[:i]); err == nil {
 			t.Fatalf("prefix of %d/%d bytes accepted", i, len(b))
 		}
 	}
-	if _, err := DecodeLaunch(append(slices.Clone(b), 0)); err == nil {
+	if _, _, err := DecodeLaunch(append(slices.Clone(b), 0)); err == nil {
 		t.Error("trailing byte accepted")
 	}
 	bad := slices.Clone(b)
 	bad[0]++
-	if _, err := DecodeLaunch(bad); err == nil || !strings.Contains(err.Error(), "different builds") {
+	if _, _, err := DecodeLaunch(bad); err == nil || !strings.Contains(err.Error(), "different builds") {
 		t.Errorf("other version: %v", err)
 	}
 }
 
-// Every field of Config and its parts is carried. A new field fails this
-// until it is added to launch.go (and here to fullConfig).
+// Every field of Config, State and their parts is carried. A new field
+// fails this until it is added to launch.go (and here to fullConfig or
+// fullState).
 func TestLaunchCarriesEveryField(t *testing.T) {
-	full := reflect.ValueOf(fullConfig()).Elem()
 	var check func(v reflect.Value, path string)
 	check = func(v reflect.Value, path string) {
 		switch v.Kind() {
 		case reflect.Pointer:
 			if v.IsNil() {
-				t.Errorf("%s is not set in fullConfig", path)
+				t.Errorf("%s is not set in fullConfig or fullState", path)
 				return
 			}
 			if path != "Config.Spec" { // wire's spec_test.go lists its fields
@@ -124,15 +141,16 @@ func TestLaunchCarriesEveryField(t *testing.T) {
 			}
 		case reflect.Slice:
 			if v.Len() == 0 {
-				t.Errorf("%s is empty in fullConfig", path)
+				t.Errorf("%s is empty in fullConfig or fullState", path)
 				return
 			}
 			check(v.Index(0), path+"[0]")
 		default:
 			if v.IsZero() {
-				t.Errorf("%s is zero in fullConfig: set it, and carry it in launch.go", path)
+				t.Errorf("%s is zero in fullConfig or fullState: set it, and carry it in launch.go", path)
 			}
 		}
 	}
-	check(full, "Config")
+	check(reflect.ValueOf(fullConfig()).Elem(), "Config")
+	check(reflect.ValueOf(fullState()).Elem(), "State")
 }

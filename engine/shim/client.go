@@ -21,14 +21,15 @@ var ErrNotRunning = errors.New("container is not running")
 
 // Start starts a shim for the container at p and waits until the
 // container's process runs (or failed to start). exe is the binary to run
-// as the shim (normally /proc/self/exe). cfg is the container's config,
-// handed to the shim in the launch form (container.EncodeLaunch) so that
-// it need not decode config.json. initExe, when not nil, is the
+// as the shim (normally /proc/self/exe). cfg and st are the container's
+// config and state, handed to the shim in the launch form
+// (container.EncodeLaunch) so that it need not decode config.json and
+// state.json. initExe, when not nil, is the
 // sealed init binary (InitBinaryFor(exe), sealed by the caller once for
 // all its shims; else each shim seals its own). The shim is not waited
 // for by the caller's process unless reap is true (a long-lived caller
 // must reap it to avoid a zombie; a CLI that exits right away need not).
-func Start(exe string, p container.Paths, cfg *container.Config, reap bool, initExe *os.File) (Ready, error) {
+func Start(exe string, p container.Paths, cfg *container.Config, st *container.State, reap bool, initExe *os.File) (Ready, error) {
 	if err := os.MkdirAll(p.RunDir, 0o700); err != nil {
 		return Ready{}, err
 	}
@@ -37,8 +38,8 @@ func Start(exe string, p container.Paths, cfg *container.Config, reap bool, init
 		return Ready{}, err
 	}
 	defer r.Close()
-	// Without a launch form (no memfd) the shim reads config.json.
-	launch, _ := launchFile(cfg)
+	// Without a launch form (no memfd) the shim reads the JSON records.
+	launch, _ := launchFile(cfg, st)
 	if launch != nil {
 		defer launch.Close()
 	}
@@ -72,15 +73,15 @@ func Start(exe string, p container.Paths, cfg *container.Config, reap bool, init
 	return rd, nil
 }
 
-// launchFile returns a memfd holding cfg in the launch form, read from
-// its start.
-func launchFile(cfg *container.Config) (*os.File, error) {
+// launchFile returns a memfd holding cfg and st in the launch form, read
+// from its start.
+func launchFile(cfg *container.Config, st *container.State) (*os.File, error) {
 	fd, err := unix.MemfdCreate("stack-launch", unix.MFD_CLOEXEC)
 	if err != nil {
 		return nil, os.NewSyscallError("memfd_create", err)
 	}
 	f := os.NewFile(uintptr(fd), "launch")
-	if _, err := f.Write(container.EncodeLaunch(cfg)); err != nil {
+	if _, err := f.Write(container.EncodeLaunch(cfg, st)); err != nil {
 		f.Close()
 		return nil, err
 	}

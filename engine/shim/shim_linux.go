@@ -219,7 +219,8 @@ func (s *shim) run(ready *os.File, preC <-chan *forked) int {
 
 	s.final = make(chan struct{})
 
-	s.cfg, err = s.loadConfig()
+	var st *container.State
+	s.cfg, st, err = s.loadConfig()
 	s.mark("config loaded")
 	if err != nil {
 		s.report(ready, Ready{Error: err.Error(), ExitCode: 125})
@@ -241,9 +242,10 @@ func (s *shim) run(ready *os.File, preC <-chan *forked) int {
 			pre = nil
 		}
 	}
-	s.st, err = container.LoadState(s.p)
-	if err != nil {
-		s.st = &container.State{}
+	if s.st = st; st == nil {
+		if s.st, err = container.LoadState(s.p); err != nil {
+			s.st = &container.State{}
+		}
 	}
 
 	lopts, err := logs.ParseOptions(s.cfg.LogOptions)
@@ -957,16 +959,18 @@ func inheritedLaunch() *os.File {
 	return os.NewFile(fdLaunch, "launch")
 }
 
-// loadConfig reads the container's config: from the launch form when the
-// engine passed one, else from config.json.
-func (s *shim) loadConfig() (*container.Config, error) {
+// loadConfig reads the container's config, and its state: from the
+// launch form when the engine passed one, else the config from
+// config.json (and no state: the caller reads state.json).
+func (s *shim) loadConfig() (*container.Config, *container.State, error) {
 	if s.launchCfg == nil {
-		return container.LoadConfig(s.p)
+		c, err := container.LoadConfig(s.p)
+		return c, nil, err
 	}
 	defer s.launchCfg.Close()
 	b, err := io.ReadAll(s.launchCfg)
 	if err != nil {
-		return nil, fmt.Errorf("read launch config: %w", err)
+		return nil, nil, fmt.Errorf("read launch config: %w", err)
 	}
 	return container.DecodeLaunch(b)
 }
