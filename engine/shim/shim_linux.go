@@ -59,6 +59,9 @@ func Main() {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: level}))
+	// The starting command reads the ready pipe to its end: no child may
+	// inherit it.
+	unix.CloseOnExec(fdReady)
 	ready := os.NewFile(fdReady, "ready")
 	s := &shim{p: p, log: log, debug: level == slog.LevelDebug, initExe: inheritedInit(), launchCfg: inheritedLaunch()}
 	s.mark("shim main")
