@@ -16,7 +16,7 @@ import (
 //
 // protoVersion is the first byte of every message. A command of another
 // build meets a shim of this one at a differently named socket
-// (container.Paths.Socket), and is told so (Dial).
+// (socketPath), and is told so (Dial).
 const protoVersion = 1
 
 func checkVersion(what string, b []byte) (*wire.Decoder, error) {
