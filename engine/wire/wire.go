@@ -1,6 +1,7 @@
 // Package wire is the compact binary form in which stack's processes hand
-// each other configs at every container start: the engine to the shim
-// (container.EncodeLaunch) and the shim to the init (initproc.Message).
+// each other configs at every container start, and talk afterwards: the
+// engine to the shim (container.EncodeLaunch, and the control socket's
+// messages, engine/shim) and the shim to the init (initproc.Message).
 //
 // Both receivers are fresh processes at every start. Decoding their
 // configs with encoding/json cost them thousands of microseconds: its
