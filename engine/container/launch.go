@@ -149,9 +149,7 @@ func decodeState(d *wire.Decoder) *State {
 func encodeConfig(e *wire.Encoder, c *Config) {
 	e.Str(c.ID)
 	e.Str(c.Name)
-	if e.Present(!c.Created.IsZero()) {
-		e.Int(c.Created.UnixNano())
-	}
+	encodeTime(e, c.Created)
 	e.Str(c.Image)
 	e.Str(c.ImageName)
 	e.StrMap(c.Labels)

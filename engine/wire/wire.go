@@ -166,22 +166,17 @@ func (d *Decoder) Int() int {
 	return int(v)
 }
 
-func (d *Decoder) Uint32() uint32 {
-	v := d.Uint()
-	if v > math.MaxUint32 {
-		d.Fail("integer")
-		return 0
-	}
-	return uint32(v)
-}
+func (d *Decoder) Uint32() uint32 { return uint32(d.uintUpTo(math.MaxUint32)) }
+func (d *Decoder) Uint16() uint16 { return uint16(d.uintUpTo(math.MaxUint16)) }
 
-func (d *Decoder) Uint16() uint16 {
+// uintUpTo reads an unsigned integer that must not exceed max.
+func (d *Decoder) uintUpTo(max uint64) uint64 {
 	v := d.Uint()
-	if v > math.MaxUint16 {
+	if v > max {
 		d.Fail("integer")
 		return 0
 	}
-	return uint16(v)
+	return v
 }
 
 // Count reads a length and checks it against what is left (each element
