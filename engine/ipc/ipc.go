@@ -14,6 +14,7 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -22,8 +23,11 @@ import (
 )
 
 // MaxMessage bounds one packet. Messages are small control records; a
-// process spec with a large environment still fits.
-const MaxMessage = 1 << 20
+// process spec with a large environment still fits. The kernel refuses a
+// seqpacket message larger than the socket's send buffer (EMSGSIZE; by
+// default net.core.wmem_default, 208 KiB), so a larger bound could not
+// be met anyway.
+const MaxMessage = 128 << 10
 
 // maxFDs bounds the descriptors accepted with one message.
 const maxFDs = 16
@@ -127,11 +131,19 @@ var ErrClosed = errors.New("ipc: connection closed")
 // Recv reads one message into m and returns the descriptors that came with
 // it, which the caller owns.
 func (c *Conn) Recv(m encoding.BinaryUnmarshaler) ([]*os.File, error) {
-	if c.buf == nil {
-		c.buf = make([]byte, MaxMessage)
+	size, err := c.nextSize()
+	if err != nil {
+		return nil, err
+	}
+	size = max(size, 1) // 0: the end of the stream, which the read reports
+	if size > cap(c.buf) {
+		c.buf = make([]byte, max(size, 512))
 	}
 	oob := make([]byte, unix.CmsgSpace(maxFDs*4))
-	n, oobn, flags, _, err := c.c.ReadMsgUnix(c.buf, oob)
+	n, oobn, flags, _, err := c.c.ReadMsgUnix(c.buf[:size], oob)
+	if errors.Is(err, io.EOF) {
+		return nil, ErrClosed
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -151,6 +163,34 @@ func (c *Conn) Recv(m encoding.BinaryUnmarshaler) ([]*os.File, error) {
 		return nil, fmt.Errorf("ipc: decode: %w", err)
 	}
 	return files, nil
+}
+
+// nextSize waits for the next packet and returns its length without
+// reading it (a peek with MSG_TRUNC reports a seqpacket message's whole
+// length; 0 at the end of the stream), so that Recv allocates what the
+// message needs rather than MaxMessage for every connection.
+func (c *Conn) nextSize() (int, error) {
+	raw, err := c.c.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var rerr error
+	err = raw.Read(func(fd uintptr) bool {
+		n, _, rerr = unix.Recvfrom(int(fd), nil, unix.MSG_PEEK|unix.MSG_TRUNC|unix.MSG_DONTWAIT)
+		return rerr != unix.EAGAIN
+	})
+	if err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return 0, err
+	}
+	if n > MaxMessage {
+		// Read it (to drop it): the read below reports the truncation.
+		n = MaxMessage
+	}
+	return n, nil
 }
 
 func parseRights(oob []byte) ([]*os.File, error) {
