@@ -280,7 +280,9 @@ func LoadState(p Paths) (*State, error) {
 
 // SaveState writes a container's state atomically. It is not fsynced: state
 // is rebuilt from the world (is the shim alive?) by the next command.
-func SaveState(p Paths, s *State) error { return writeJSON(p.State(), s, false) }
+func SaveState(p Paths, s *State) error {
+	return state.WriteFileNoSync(p.State(), appendStateJSON(make([]byte, 0, 512), s), 0o600)
+}
 
 // ShimAlive reports whether a shim holds the container's lock, which it
 // does for its whole life; this survives pid reuse, unlike a pid check.
