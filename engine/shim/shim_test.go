@@ -1,6 +1,7 @@
 package shim
 
 import (
+	"slices"
 	"testing"
 
 	"stack/engine/container"
@@ -66,5 +67,13 @@ func TestApplyProbe(t *testing.T) {
 	applyProbe(h, fail, true, 1)
 	if h.Status != container.HealthUnhealthy {
 		t.Fatalf("failure after healthy in the start period: %s", h.Status)
+	}
+}
+
+func TestShimEnv(t *testing.T) {
+	got := shimEnv([]string{"PATH=/bin", "GOMAXPROCS=8", "STACK_DEBUG=1"})
+	want := []string{"PATH=/bin", "STACK_DEBUG=1", "GOMAXPROCS=1"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("shimEnv = %q, want %q", got, want)
 	}
 }
