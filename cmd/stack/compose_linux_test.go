@@ -173,8 +173,8 @@ func TestComposeUpDown(t *testing.T) {
 	if out := runEdited.must(t, "exec", "-T", "api", "sh", "-c", "echo $LEVEL"); out != "2\n" {
 		t.Errorf("exec: %q", out)
 	}
-	if out, _, code := runEdited("run", "--rm", "-T", "--no-deps", "cache", "echo", "one-off"); code != 0 || out != "one-off\n" {
-		t.Errorf("run --rm: exit %d %q", code, out)
+	if out, errOut, code := runEdited("run", "--rm", "-T", "--no-deps", "cache", "echo", "one-off"); code != 0 || out != "one-off\n" {
+		t.Errorf("run --rm: exit %d %q, stderr %q", code, out, errOut)
 	}
 
 	runEdited.must(t, "down")

@@ -128,7 +128,9 @@ func (s *shim) attach(c *ipc.Conn, req Request) {
 			return
 		}
 	}
+	reading := make(chan struct{})
 	go func() {
+		defer close(reading)
 		defer r.fan.remove(cl)
 		for {
 			var in Request
@@ -161,6 +163,7 @@ func (s *shim) attach(c *ipc.Conn, req Request) {
 			return
 		}
 	}
+	linger(reading)
 }
 
 func (r *runState) writeStdin(p []byte) {

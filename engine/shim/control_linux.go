@@ -337,7 +337,9 @@ func (s *shim) exec(c *ipc.Conn, req Request, files []*os.File) {
 		w.master.Close()
 	}
 	// Signals from the client for this process, until it exits.
+	reading := make(chan struct{})
 	go func() {
+		defer close(reading)
 		for {
 			var sr Request
 			fs, err := c.Recv(&sr)
@@ -356,7 +358,29 @@ func (s *shim) exec(c *ipc.Conn, req Request, files []*os.File) {
 	if !ok {
 		code = 137 // the container ended under the process
 	}
-	c.Send(Response{Type: RespExecExited, ExitCode: code})
+	if c.Send(Response{Type: RespExecExited, ExitCode: code}) == nil {
+		linger(reading)
+	}
+}
+
+// lingerTimeout bounds how long linger waits for a client to close.
+const lingerTimeout = time.Second
+
+// linger waits, at most lingerTimeout, until the client closes a
+// connection the shim has sent its last answer on, while the goroutine
+// reading the client's requests (reading, closed when it stops) drains
+// them. The shim must not close first: closing a unix socket with a
+// request of the client's still unread (a stdin close or a signal sent as
+// the process ended) makes the kernel report ECONNRESET to the client
+// before the answers queued for it, which would lose the exit code and
+// the last output.
+func linger(reading <-chan struct{}) {
+	t := time.NewTimer(lingerTimeout)
+	defer t.Stop()
+	select {
+	case <-reading:
+	case <-t.C:
+	}
 }
 
 // startExec asks init to start p with the given stdio (consumed) and waits
