@@ -636,11 +636,13 @@ func (e *Engine) Pause(ctx context.Context, ref string, freeze bool) error {
 // Wait blocks until the container has stopped for good and returns its exit
 // code. A container that is not running returns its last exit code at once.
 func (e *Engine) Wait(ctx context.Context, ref string) (int, error) {
-	c, err := e.Get(ref)
+	// A running container's exit code comes from its shim: its records
+	// are read only if it has none.
+	id, err := e.resolve(ref)
 	if err != nil {
 		return -1, err
 	}
-	p := e.paths(c.Config.ID)
+	p := e.paths(id)
 	cl, err := shim.Dial(p)
 	if err == nil {
 		type res struct {
@@ -660,7 +662,7 @@ func (e *Engine) Wait(ctx context.Context, ref string) (int, error) {
 			}
 		}
 	}
-	c, err = e.load(c.Config.ID)
+	c, err := e.load(id)
 	if err != nil {
 		return -1, err
 	}
