@@ -180,8 +180,8 @@ func (c *Conn) nextSize() (int, error) {
 		n, _, rerr = unix.Recvfrom(int(fd), nil, unix.MSG_PEEK|unix.MSG_TRUNC|unix.MSG_DONTWAIT)
 		return rerr != unix.EAGAIN
 	})
-	if err == nil {
-		err = rerr
+	if err == nil && rerr != nil {
+		err = os.NewSyscallError("recvfrom", rerr)
 	}
 	if err != nil {
 		return 0, err

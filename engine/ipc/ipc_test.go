@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -110,5 +111,20 @@ func TestRecvClosedFirst(t *testing.T) {
 	var m blob
 	if _, err := b.Recv(&m); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Recv = %v, want ErrClosed", err)
+	}
+}
+
+// TestRecvReset: a peer that closes with a message of ours unread resets
+// the connection; Recv reports ECONNRESET (the shim's clients treat it as
+// the shim gone).
+func TestRecvReset(t *testing.T) {
+	a, b := pair(t)
+	if err := b.Send(blob("unread")); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	var m blob
+	if _, err := b.Recv(&m); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("Recv = %v, want ECONNRESET", err)
 	}
 }
