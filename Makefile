@@ -17,11 +17,12 @@ help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 # Static binaries: no dynamic loader at each start (stack-runtime and
-# stack-init each start once per container).
+# stack-init each start once per container). stack-init has an entry point
+# of its own: it runs without the Go runtime (cmd/stack-init).
 build: ## build bin/stack, bin/stack-runtime and bin/stack-init
 	CGO_ENABLED=0 $(GO) build -o bin/stack ./cmd/stack
 	CGO_ENABLED=0 $(GO) build -o bin/stack-runtime ./cmd/stack-runtime
-	CGO_ENABLED=0 $(GO) build -o bin/stack-init ./cmd/stack-init
+	CGO_ENABLED=0 $(GO) build -ldflags=-E=main.entry -o bin/stack-init ./cmd/stack-init
 
 deps: ## install the Debian packages the tests and demo need (as root)
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

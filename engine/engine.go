@@ -97,7 +97,11 @@ func Open(root state.Root, opts Options) (*Engine, error) {
 		if err := os.MkdirAll(empty, 0o700); err != nil {
 			return nil, err
 		}
-		return exeseal.OpenFile(shim.InitBinaryFor(exe), empty)
+		init, err := shim.InitBinaryFor(exe)
+		if err != nil {
+			return nil, err
+		}
+		return exeseal.OpenFile(init, empty)
 	})
 	return &Engine{root: root, log: log, exe: exe, reap: opts.ReapShims, sealedInit: sealedInit, Images: imgs, Nets: nets, Vols: vols}, nil
 }

@@ -143,7 +143,7 @@ echo "caps=$(grep CapEff /proc/self/status)"
 		t.Fatalf("exit %d: %s %s", code, out, errOut)
 	}
 	for _, want := range []string{
-		"pid1=stack init ",
+		"pid1=stack-init ",
 		"ppid=1",
 		"hostname=box",
 		"etchostname=box",

@@ -11,15 +11,14 @@ import (
 	"testing"
 
 	"stack/engine/enginetest"
-	"stack/engine/initproc"
 	"stack/engine/shim"
 )
 
 // TestMain lets the test binary play every role of the stack binary: the
-// init and the shim (re-executed by the engine), and the CLI itself when
+// shim (re-executed by the engine), and the CLI itself when
 // STACK_CLI_TEST=1, so tests run real separate `stack` processes.
 func TestMain(m *testing.M) {
-	role := len(os.Args) > 1 && (os.Args[1] == initproc.Arg || os.Args[1] == shim.Arg)
+	role := len(os.Args) > 1 && os.Args[1] == shim.Arg
 	if os.Getenv("STACK_CLI_TEST") == "1" && !role {
 		os.Exit(run(os.Args[1:]))
 	}

@@ -2,10 +2,10 @@
 // container runtime. This package is the CLI: flags, output and exit codes.
 // It decides nothing itself; it calls the engine and the compose packages.
 //
-// The same binary also plays two hidden roles, dispatched before cobra is
-// built so that their start-up stays cheap: "init" (PID 1 inside a
-// container, engine/initproc) and "shim" (the per-container supervisor,
-// engine/shim).
+// The same binary also plays a hidden role, dispatched before cobra is
+// built so that its start-up stays cheap: "shim" (the per-container
+// supervisor, engine/shim), when stack-runtime is not installed next to
+// it. The container's init is always stack-init (cmd/stack-init).
 package main
 
 import (
@@ -13,15 +13,12 @@ import (
 	"fmt"
 	"os"
 
-	"stack/engine/initproc"
 	"stack/engine/shim"
 )
 
 func main() {
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
-		case initproc.Arg:
-			initproc.Main() // never returns
 		case shim.Arg:
 			shim.Main() // never returns
 		}

@@ -8,6 +8,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -21,7 +22,6 @@ import (
 
 	"stack/engine/cgroups"
 	"stack/engine/container"
-	"stack/engine/initproc"
 	"stack/engine/shim"
 	"stack/engine/state"
 	"stack/network"
@@ -29,20 +29,37 @@ import (
 	"stack/network/link"
 )
 
-// Main dispatches the init and shim roles before running the tests: the
-// engine re-executes /proc/self/exe, which in a test is the test binary.
+// Main dispatches the shim role before running the tests: the engine
+// re-executes /proc/self/exe, which in a test is the test binary. For
+// tests that may run containers (as root, not -short), it builds
+// stack-init, which no test binary can stand in for (it runs without the
+// Go runtime), and points the shims at it (shim.InitEnv).
 func Main(m *testing.M) {
-	if len(os.Args) > 1 {
-		switch os.Args[1] {
-		case initproc.Arg:
-			initproc.Main()
-		case shim.Arg:
-			shim.Main()
+	if len(os.Args) > 1 && os.Args[1] == shim.Arg {
+		shim.Main()
+	}
+	flag.Parse()
+	var initDir string
+	if os.Geteuid() == 0 && os.Getenv(shim.InitEnv) == "" && (!testing.Short() || os.Getenv("STACK_TEST_ROOT") == "1") {
+		dir, err := os.MkdirTemp("", "stack-init")
+		if err == nil {
+			var p string
+			if p, err = BuildInit(dir); err == nil {
+				os.Setenv(shim.InitEnv, p)
+				initDir = dir
+			}
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "enginetest:", err)
+			os.Exit(1)
 		}
 	}
 	code := m.Run()
 	if built.dir != "" {
 		os.RemoveAll(built.dir)
+	}
+	if initDir != "" {
+		os.RemoveAll(initDir)
 	}
 	os.Exit(code)
 }
@@ -368,15 +385,28 @@ func RuntimeOrTestBinary(tb testing.TB) string {
 // `make build` does (static), and returns the path of stack-runtime.
 func BuildRuntime(dir string) (string, error) {
 	out := filepath.Join(dir, "stack-runtime") // engine.RuntimeName
-	for _, bin := range []struct{ out, pkg string }{
-		{out, "stack/cmd/stack-runtime"},
-		{filepath.Join(dir, "stack-init"), "stack/cmd/stack-init"},
-	} {
-		cmd := exec.Command("go", "build", "-o", bin.out, bin.pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if msg, err := cmd.CombinedOutput(); err != nil {
-			return "", fmt.Errorf("go build %s: %v\n%s", bin.pkg, err, msg)
-		}
+	if err := goBuild(out, "stack/cmd/stack-runtime"); err != nil {
+		return "", err
+	}
+	if _, err := BuildInit(dir); err != nil {
+		return "", err
 	}
 	return out, nil
+}
+
+// BuildInit builds cmd/stack-init into dir, with the entry point it
+// needs (-ldflags=-E=main.entry), and returns its path.
+func BuildInit(dir string) (string, error) {
+	out := filepath.Join(dir, shim.InitName)
+	return out, goBuild(out, "stack/cmd/stack-init", "-ldflags=-E=main.entry")
+}
+
+func goBuild(out, pkg string, flags ...string) error {
+	args := append(append([]string{"build"}, flags...), "-o", out, pkg)
+	cmd := exec.Command("go", args...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %v\n%s", pkg, err, msg)
+	}
+	return nil
 }

@@ -36,37 +36,25 @@ func lastCap() int {
 	return n
 }
 
-// dropBounding removes from this thread's bounding set every capability not
-// in keep. Children forked from this thread inherit the reduced set.
-func dropBounding(keep []string) error {
-	want := make(map[int]bool, len(keep))
-	for _, name := range keep {
+// capSet turns capability names into numbers.
+func capSet(names []string) ([]int, error) {
+	out := make([]int, 0, len(names))
+	for _, name := range names {
 		n, ok := capNumbers[strings.ToUpper(name)]
 		if !ok {
-			return fmt.Errorf("unknown capability %q", name)
+			return nil, fmt.Errorf("unknown capability %q", name)
 		}
-		want[n] = true
+		out = append(out, n)
 	}
-	last := lastCap()
-	for c := 0; c <= last; c++ {
-		if want[c] {
-			continue
-		}
-		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && err != unix.EINVAL {
-			return os.NewSyscallError(fmt.Sprintf("prctl(PR_CAPBSET_DROP, %d)", c), err)
-		}
-	}
-	// An inheritable capability survives execve for root regardless of the
-	// bounding set (P' = (P_inh & F_inh) | (F_perm & bset)); Docker leaves
-	// the inheritable set empty, and so do we.
+	return out, nil
+}
+
+// permitted is this thread's permitted capability set.
+func permitted() (uint64, error) {
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return os.NewSyscallError("capget", err)
+		return 0, os.NewSyscallError("capget", err)
 	}
-	data[0].Inheritable, data[1].Inheritable = 0, 0
-	if err := unix.Capset(&hdr, &data[0]); err != nil {
-		return os.NewSyscallError("capset", err)
-	}
-	return nil
+	return uint64(data[0].Permitted) | uint64(data[1].Permitted)<<32, nil
 }

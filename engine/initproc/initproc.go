@@ -1,104 +1,52 @@
-// Package initproc is PID 1 inside every container: the stack binary
-// re-executed by the shim with "init" as its first argument, already inside
-// the container's new mount, PID, UTS, IPC and network namespaces.
+// Package initproc starts a container's processes, from its shim: the
+// main process, under stack-init as PID 1, and the processes exec'd into
+// the running container.
 //
-// It finishes the container set-up that Go cannot do between fork and exec
-// (mounts, pivot_root, /dev, hostname, sysctls, rlimits), starts the user's
-// process as its child with the requested user, groups and capability
-// bounding set, and then stays as the namespace's init: it forwards signals
-// to that process, reaps every zombie, starts exec processes on request, and
-// exits with the main process's exit code (128+signal when it was killed).
+// stack-init (cmd/stack-init) is written in Go but never starts the Go
+// runtime, which would cost a quarter of a container start; it only
+// executes a program of system calls (package prog). Everything that
+// needs deciding is decided here, in ordinary Go, in the shim:
 //
-// Wire contract with the shim (engine/shim), by descriptor number:
+//   - Prepare builds the container's root filesystem in the mount
+//     namespace of a stack-init that is started and waiting for its
+//     program (mounts, /dev, hostname, sysctls, loopback), resolves the
+//     main process (user and groups from the image's files, the
+//     executable from its PATH, the working directory), and returns the
+//     program: what must be done from inside the new PID and cgroup
+//     namespaces (/proc, the cgroup mounts, masked /proc paths),
+//     pivot_root, and the process's identity down to its execve.
+//   - Exec resolves an exec'd process the same way against the running
+//     container's root, and returns the program a stack-init run in exec
+//     mode follows to join the container's namespaces and become that
+//     process.
 //
-//	3  seqpacket socket (Conn, in the wire form of wire.go): config in,
-//	   status and exec traffic both ways
-//	4  stdin for the main process
-//	5  stdout for the main process
-//	6  stderr for the main process
-//
-// The first message is the Config, sent as soon as the shim has read it, so
-// the init decodes it while the shim places the init in its cgroup and sets
-// up the network; the second, Start, says both are done. Init answers with
-// Started (the main process's pid) or Failed (the step and the error), so
-// the parent reports a set-up failure with its cause. stderr is the last
-// resort.
-//
-// Imports are kept to the standard library, x/sys/unix, runtime-spec and
-// engine/rootfs (deps_test.go), and exclude encoding/json and net: every
-// package's init work runs at each container start.
+// Prepare enters the init's namespaces on the calling thread (setns
+// needs a thread with a filesystem context of its own): the caller runs
+// it on a goroutine locked to a thread it then lets die (see Prepare).
 package initproc
 
 import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// Arg is the first argument that selects the init role of the binary.
-const Arg = "init"
-
-// Descriptor numbers inherited from the shim.
-const (
-	fdIPC    = 3
-	fdStdin  = 4
-	fdStdout = 5
-	fdStderr = 6
-)
-
-// Config is everything the init needs to build the container.
+// Config is everything Prepare needs to build the container.
 type Config struct {
-	ID   string      `json:"id"`
-	Spec *specs.Spec `json:"spec"`
+	ID   string
+	Spec *specs.Spec
 	// Rootfs is the directory the overlay is mounted on (inside the
-	// container's mount namespace only, so nothing leaks to the host).
-	Rootfs string   `json:"rootfs"`
-	Lower  []string `json:"lower"` // bottom layer first
-	Upper  string   `json:"upper"`
-	Work   string   `json:"work"`
+	// init's mount namespace only, so nothing leaks to the host).
+	Rootfs string
+	Lower  []string // bottom layer first
+	Upper  string
+	Work   string
 	// CgroupV1 lists the v1 hierarchies to mount under /sys/fs/cgroup;
 	// empty on a pure cgroup v2 host, where cgroup2 is mounted instead.
-	CgroupV1 []CgroupMount `json:"cgroupV1,omitempty"`
+	CgroupV1 []CgroupMount
 }
 
 // CgroupMount is one v1 hierarchy: its directory name under /sys/fs/cgroup
 // and its mount options ("memory", "cpu,cpuacct", "name=systemd").
 type CgroupMount struct {
-	Dir     string `json:"dir"`
-	Options string `json:"options"`
+	Dir     string
+	Options string
 }
-
-// Message is one packet on the shim<->init socket.
-type Message struct {
-	Type MsgType `json:"type"`
-
-	Config *Config `json:"config,omitempty"` // Config
-
-	Pid    int    `json:"pid,omitempty"`    // Started, ExecStarted
-	Step   string `json:"step,omitempty"`   // Failed
-	Error  string `json:"error,omitempty"`  // Failed, ExecFailed
-	ExecID string `json:"execID,omitempty"` // Exec*, Exited
-
-	// Process describes an exec'd process. Its stdio comes as descriptors
-	// (stdin, stdout, stderr) unless Process.Terminal is set, in which case
-	// init allocates a pty inside the container and returns the master
-	// with ExecStarted.
-	Process *specs.Process `json:"process,omitempty"`
-
-	Status int `json:"status,omitempty"` // ExecExited: exit code, 128+signal
-	Signal int `json:"signal,omitempty"` // Signal
-}
-
-// MsgType names a message.
-type MsgType string
-
-const (
-	MsgConfig      MsgType = "config"       // shim -> init
-	MsgStart       MsgType = "start"        // shim -> init: in the cgroup, network ready: go on
-	MsgStarted     MsgType = "started"      // init -> shim
-	MsgExited      MsgType = "exited"       // init -> shim: the container ended with Status; init exits next
-	MsgFailed      MsgType = "failed"       // init -> shim
-	MsgExec        MsgType = "exec"         // shim -> init
-	MsgExecStarted MsgType = "exec-started" // init -> shim (+ pty master)
-	MsgExecFailed  MsgType = "exec-failed"  // init -> shim
-	MsgExecExited  MsgType = "exec-exited"  // init -> shim
-	MsgSignal      MsgType = "signal"       // shim -> init: signal the main process (no ExecID) or an exec
-)

@@ -7,17 +7,17 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"stack/engine/initproc/prog"
 	"stack/engine/rootfs"
 	"stack/volume/copyup"
 )
 
 // stepError ties a set-up failure to its named step, so the shim can say
-// `container "x": start: init: pivot_root: invalid argument`.
+// `container "x": start: pivot_root: invalid argument`.
 type stepError struct {
 	step string
 	err  error
@@ -26,93 +26,20 @@ type stepError struct {
 func (e *stepError) Error() string { return e.step + ": " + e.err.Error() }
 func (e *stepError) Unwrap() error { return e.err }
 
+// Step returns the step a Prepare or Exec error names, and its cause.
+func Step(err error) (string, error, bool) {
+	var se *stepError
+	if errors.As(err, &se) {
+		return se.step, se.err, true
+	}
+	return "", err, false
+}
+
 func step(name string, err error) error {
 	if err == nil {
-		mark(name)
 		return nil
 	}
 	return &stepError{step: name, err: err}
-}
-
-// setup builds the container's root filesystem and environment. It runs on
-// the locked main thread, as root with full capabilities, inside the new
-// namespaces. The steps run in a fixed order; the first failure ends it.
-func (in *initState) setup() error {
-	cfg := in.cfg
-	spec := cfg.Spec
-	unix.Umask(0)
-	if err := step("cgroup namespace", in.unshareCgroupNS()); err != nil {
-		return err
-	}
-	if err := step("make / private", rootfs.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "")); err != nil {
-		return err
-	}
-	if err := step("mount rootfs", rootfs.MountOverlay(cfg.Rootfs, cfg.Lower, cfg.Upper, cfg.Work)); err != nil {
-		return err
-	}
-	if err := step("mounts", in.mountAll(spec.Mounts)); err != nil {
-		return err
-	}
-	if err := step("pivot_root", rootfs.PivotRoot(cfg.Rootfs)); err != nil {
-		return err
-	}
-	if err := step("sysctl", writeSysctls(spec.Linux)); err != nil {
-		return err
-	}
-	if err := step("loopback", loopbackUp()); err != nil {
-		return err
-	}
-	if spec.Linux != nil {
-		if err := step("readonly paths", readonlyPaths(spec.Linux.ReadonlyPaths)); err != nil {
-			return err
-		}
-		if err := step("masked paths", maskPaths(spec.Linux.MaskedPaths)); err != nil {
-			return err
-		}
-	}
-	if spec.Root != nil && spec.Root.Readonly {
-		if err := step("read-only root", rootfs.Mount("", "/", "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, "")); err != nil {
-			return err
-		}
-	}
-	if spec.Hostname != "" {
-		if err := step("hostname", os.NewSyscallError("sethostname", unix.Sethostname([]byte(spec.Hostname)))); err != nil {
-			return err
-		}
-	}
-	if spec.Domainname != "" {
-		if err := step("domainname", os.NewSyscallError("setdomainname", unix.Setdomainname([]byte(spec.Domainname)))); err != nil {
-			return err
-		}
-	}
-	if spec.Process != nil {
-		if err := step("rlimits", setRlimits(spec.Process.Rlimits)); err != nil {
-			return err
-		}
-	}
-	// Container processes must not reach the init's /proc/1/exe (the host's
-	// stack binary, sealed but still ours) or its memory: without
-	// CAP_SYS_PTRACE they cannot access a non-dumpable process.
-	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
-		return step("dumpable", os.NewSyscallError("prctl", err))
-	}
-	return nil
-}
-
-// unshareCgroupNS gives this thread a new cgroup namespace rooted at the
-// container's cgroup (the shim placed us there before sending the config).
-// unshare(CLONE_NEWCGROUP) is per thread; the descriptor is kept so every
-// thread that starts a container process joins the same namespace.
-func (in *initState) unshareCgroupNS() error {
-	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
-		return os.NewSyscallError("unshare", err)
-	}
-	fd, err := unix.Open("/proc/thread-self/ns/cgroup", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return os.NewSyscallError("open cgroup ns", err)
-	}
-	in.cgroupNS = fd
-	return nil
 }
 
 // mountFlags splits runtime-spec mount options into flags, propagation
@@ -170,14 +97,16 @@ func mountFlags(options []string) (flags, prop uintptr, data string) {
 	return flags, prop, strings.Join(d, ",")
 }
 
-func (in *initState) mountAll(mounts []specs.Mount) error {
-	root, err := os.OpenFile(in.cfg.Rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer root.Close()
+func (pr *preparer) mountAll(mounts []specs.Mount) error {
+	root := pr.root
 	for _, m := range mounts {
-		if err := in.mountOne(root, m); err != nil {
+		if pr.byInit(m) {
+			if err := pr.initMount(m); err != nil {
+				return fmt.Errorf("%s: %w", m.Destination, err)
+			}
+			continue
+		}
+		if err := pr.mountOne(root, m); err != nil {
 			return fmt.Errorf("%s: %w", m.Destination, err)
 		}
 	}
@@ -195,7 +124,7 @@ const OptCopyUp = "stack.copyup"
 // the host's /.
 const OptBeneath = "stack.beneath="
 
-func (in *initState) mountOne(root *os.File, m specs.Mount) error {
+func (pr *preparer) mountOne(root *os.File, m specs.Mount) error {
 	copyUp := slices.Contains(m.Options, OptCopyUp)
 	var beneath string
 	opts := slices.DeleteFunc(slices.Clone(m.Options), func(o string) bool {
@@ -262,16 +191,12 @@ func (in *initState) mountOne(root *os.File, m specs.Mount) error {
 				return err
 			}
 		}
-	case m.Type == "cgroup" || m.Type == "cgroup2":
-		if err := in.mountCgroups(root, m.Destination, dst, flags); err != nil {
-			return err
-		}
 	default:
 		if err := rootfs.Mount(m.Type, dst, m.Type, flags, data); err != nil {
 			return err
 		}
 		if filepath.Clean(m.Destination) == "/dev" {
-			if err := populateDev(root, in.cfg.Spec.Annotations["stack.privileged"] == "true"); err != nil {
+			if err := populateDev(root, pr.cfg.Spec.Annotations["stack.privileged"] == "true"); err != nil {
 				return err
 			}
 		}
@@ -340,42 +265,6 @@ func remountBind(dst string, flags uintptr) error {
 	return rootfs.Mount("", dst, "", unix.MS_BIND|unix.MS_REMOUNT|flags, "")
 }
 
-// mountCgroups mounts the container's view of the cgroup hierarchies. On a
-// pure v2 host it is one cgroup2 mount; on a v1 or hybrid host, a tmpfs with
-// one directory per v1 hierarchy. The cgroup namespace (unshared above)
-// makes each show the container's own cgroup as its root.
-func (in *initState) mountCgroups(root *os.File, dest, dst string, flags uintptr) error {
-	if len(in.cfg.CgroupV1) == 0 {
-		return rootfs.Mount("cgroup2", dst, "cgroup2", flags, "")
-	}
-	if err := rootfs.Mount("tmpfs", dst, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755"); err != nil {
-		return err
-	}
-	// Sub-directories must be made in the tmpfs just mounted: resolve the
-	// destination again (a descriptor taken before the mount still points
-	// at the covered directory).
-	for _, cm := range in.cfg.CgroupV1 {
-		sub, err := rootfs.MkdirAllInRoot(root, filepath.Join(dest, cm.Dir), 0o755)
-		if err != nil {
-			return err
-		}
-		err = rootfs.Mount("cgroup", rootfs.ProcPath(sub), "cgroup", flags, cm.Options)
-		sub.Close()
-		if err != nil {
-			return err
-		}
-	}
-	if flags&unix.MS_RDONLY != 0 {
-		top, err := rootfs.OpenInRoot(root, dest, unix.O_PATH|unix.O_DIRECTORY)
-		if err != nil {
-			return err
-		}
-		defer top.Close()
-		return rootfs.Mount("", rootfs.ProcPath(top), "", unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755")
-	}
-	return nil
-}
-
 // The default devices of the runtime-spec, plus the links every image
 // expects (runc's setupDevSymlinks).
 var defaultDevices = []struct {
@@ -441,52 +330,6 @@ func copyHostDevices(dirfd int) error {
 	return nil
 }
 
-func writeSysctls(l *specs.Linux) error {
-	if l == nil {
-		return nil
-	}
-	for k, v := range l.Sysctl {
-		p := filepath.Join("/proc/sys", strings.ReplaceAll(k, ".", "/"))
-		if err := os.WriteFile(p, []byte(v), 0); err != nil {
-			return fmt.Errorf("%s=%s: %w", k, v, err)
-		}
-	}
-	return nil
-}
-
-func readonlyPaths(paths []string) error {
-	for _, p := range paths {
-		if err := rootfs.Mount(p, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-			if errors.Is(err, unix.ENOENT) {
-				continue
-			}
-			return err
-		}
-		if err := remountBind(p, unix.MS_RDONLY|unix.MS_REC); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func maskPaths(paths []string) error {
-	for _, p := range paths {
-		st, err := os.Stat(p)
-		if err != nil {
-			continue // absent on this kernel: nothing to mask
-		}
-		if st.IsDir() {
-			err = rootfs.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY, "size=0")
-		} else {
-			err = rootfs.Mount("/dev/null", p, "", unix.MS_BIND, "")
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func loopbackUp() error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -516,24 +359,21 @@ var rlimitTypes = map[string]int{
 	"RLIMIT_STACK": unix.RLIMIT_STACK,
 }
 
-// setRlimits applies the spec's limits to the init, whose children inherit
-// them. A hard limit is never raised above the current one: that needs
-// CAP_SYS_RESOURCE, which the machines stack runs on may not grant even to
-// root, and Docker's own behaviour is to inherit. The soft limit is clamped
-// to the resulting hard limit.
-//
-// syscall.Setrlimit (not x/sys) is used on purpose: it also clears the Go
-// runtime's saved RLIMIT_NOFILE, which Go would otherwise restore in every
-// child it starts (go.dev/issue/46279), undoing the limit.
-func setRlimits(limits []specs.POSIXRlimit) error {
+// rlimits adds the calls that set the spec's limits in the process that
+// runs p (PID 1, whose children inherit them, or an exec). A hard limit
+// is never raised above the shim's own: that needs CAP_SYS_RESOURCE,
+// which the machines stack runs on may not grant even to root, and
+// Docker's own behaviour is to inherit. The soft limit is clamped to the
+// resulting hard limit.
+func rlimits(p *prog.Program, limits []specs.POSIXRlimit) error {
 	for _, l := range limits {
 		res, ok := rlimitTypes[l.Type]
 		if !ok {
-			return fmt.Errorf("unknown rlimit %q", l.Type)
+			return step("rlimits", fmt.Errorf("unknown rlimit %q", l.Type))
 		}
-		var cur syscall.Rlimit
-		if err := syscall.Getrlimit(res, &cur); err != nil {
-			return os.NewSyscallError("getrlimit", err)
+		var cur unix.Rlimit
+		if err := unix.Prlimit(0, res, nil, &cur); err != nil {
+			return step("rlimits", os.NewSyscallError("prlimit", err))
 		}
 		hard, soft := l.Hard, l.Soft
 		if hard > cur.Max {
@@ -542,9 +382,7 @@ func setRlimits(limits []specs.POSIXRlimit) error {
 		if soft > hard {
 			soft = hard
 		}
-		if err := syscall.Setrlimit(res, &syscall.Rlimit{Cur: soft, Max: hard}); err != nil {
-			return fmt.Errorf("%s %d:%d: %w", l.Type, soft, hard, os.NewSyscallError("setrlimit", err))
-		}
+		p.Rlimit(res, soft, hard)
 	}
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 )
@@ -183,17 +182,4 @@ func parseGroup(r io.Reader) []groupEntry {
 	return out
 }
 
-// resolveInRoot resolves spec against /etc/passwd and /etc/group of the
 // current root (called after pivot_root, so these are the image's files).
-func resolveInRoot(spec string, extra []string) (*ExecUser, error) {
-	var pr, gr io.Reader
-	if f, err := os.Open("/etc/passwd"); err == nil {
-		defer f.Close()
-		pr = f
-	}
-	if f, err := os.Open("/etc/group"); err == nil {
-		defer f.Close()
-		gr = f
-	}
-	return ResolveUser(spec, pr, gr, extra)
-}

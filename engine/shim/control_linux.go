@@ -11,10 +11,9 @@ import (
 	"syscall"
 	"time"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"stack/engine/container"
-	"stack/engine/initproc"
 	"stack/engine/ipc"
 	"stack/engine/oci"
 )
@@ -209,12 +208,32 @@ func (s *shim) kill(sig syscall.Signal) error {
 	return r.signal(sig)
 }
 
-// signal delivers sig to the container's main process through init.
+// signal delivers sig to the container's main process: to init, which
+// forwards every signal it can catch. SIGSTOP cannot be caught: it goes
+// to the main process itself.
 func (r *runState) signal(sig syscall.Signal) error {
-	if err := r.conn.Send(initproc.Message{Type: initproc.MsgSignal, Signal: int(sig)}); err != nil {
-		return r.cmd.Process.Signal(sig) // init forwards the common ones itself
+	pid := r.cmd.Process.Pid
+	if sig == syscall.SIGSTOP {
+		if m := mainPid(pid); m > 0 {
+			pid = m
+		}
 	}
-	return nil
+	return unix.Kill(pid, sig)
+}
+
+// mainPid is the container's main process: the init's child (its only
+// one, but for zombies being reaped), or 0.
+func mainPid(init int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", init, init))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	n, _ := strconv.Atoi(f[0])
+	return n
 }
 
 // waitCondition blocks until cond holds, or returns why it cannot: the
@@ -301,40 +320,46 @@ func (s *shim) pause(freeze bool) error {
 	return nil
 }
 
-// exec runs a process in the container through init and relays its start
-// and exit to the client. The client's descriptors (stdin, stdout, stderr)
-// go straight to init; with a terminal, init's pty master comes back.
+// exec runs a process in the container and relays its start and exit
+// to the client. The client's descriptors (stdin, stdout, stderr) become
+// the process's; with a terminal, its pty master goes back.
 func (s *shim) exec(c *ipc.Conn, req Request, files []*os.File) {
 	s.mu.Lock()
 	r := s.cur
 	paused := s.st.Status == container.Paused
 	s.mu.Unlock()
 	if r == nil {
+		closeFiles(files)
 		c.Send(Response{Type: RespError, Error: fmt.Sprintf("container %s is not running", s.cfg.Name), NotRunning: true})
 		return
 	}
 	if paused {
+		closeFiles(files)
 		c.Send(Response{Type: RespError, Error: fmt.Sprintf("container %s is paused, unpause the container before exec", s.cfg.Name)})
 		return
 	}
 	p := req.Process
 	if p == nil {
+		closeFiles(files)
 		c.Send(Response{Type: RespError, Error: "exec: no process"})
 		return
 	}
-	id, w, m, err := r.startExec(p, files)
-	files = nil
+	if p.Terminal {
+		closeFiles(files) // the process gets a pty of the container's
+		files = nil
+	}
+	e, code, err := s.startExec(r, p, files)
 	if err != nil {
-		c.Send(Response{Type: RespError, Error: err.Error(), ExitCode: m.Status})
+		c.Send(Response{Type: RespError, Error: err.Error(), ExitCode: code})
 		return
 	}
 	var out []*os.File
-	if w.master != nil {
-		out = append(out, w.master)
+	if e.master != nil {
+		out = append(out, e.master)
 	}
-	c.Send(Response{Type: RespExecStarted, Pid: m.Pid}, out...)
-	if w.master != nil {
-		w.master.Close()
+	c.Send(Response{Type: RespExecStarted, Pid: e.cmd.Process.Pid}, out...)
+	if e.master != nil {
+		e.master.Close()
 	}
 	// Signals from the client for this process, until it exits.
 	reading := make(chan struct{})
@@ -343,23 +368,24 @@ func (s *shim) exec(c *ipc.Conn, req Request, files []*os.File) {
 		for {
 			var sr Request
 			fs, err := c.Recv(&sr)
-			for _, f := range fs {
-				f.Close()
-			}
+			closeFiles(fs)
 			if err != nil {
 				return
 			}
 			if sr.Type == ReqSignalExec {
-				r.conn.Send(initproc.Message{Type: initproc.MsgSignal, ExecID: id, Signal: sr.Signal})
+				e.signal(syscall.Signal(sr.Signal))
 			}
 		}
 	}()
-	code, ok := <-w.exited
-	if !ok {
-		code = 137 // the container ended under the process
-	}
-	if c.Send(Response{Type: RespExecExited, ExitCode: code}) == nil {
+	<-e.done
+	if c.Send(Response{Type: RespExecExited, ExitCode: e.code}) == nil {
 		linger(reading)
+	}
+}
+
+func closeFiles(fs []*os.File) {
+	for _, f := range fs {
+		f.Close()
 	}
 }
 
@@ -381,45 +407,6 @@ func linger(reading <-chan struct{}) {
 	case <-reading:
 	case <-t.C:
 	}
-}
-
-// startExec asks init to start p with the given stdio (consumed) and waits
-// until it runs. On failure the returned message's Status is docker's exit
-// code for it (126 or 127).
-func (r *runState) startExec(p *specs.Process, files []*os.File) (string, *execWaiter, initproc.Message, error) {
-	r.execMu.Lock()
-	r.nextID++
-	id := strconv.Itoa(r.nextID)
-	w := &execWaiter{started: make(chan initproc.Message, 1), exited: make(chan int, 1)}
-	r.execs[id] = w
-	r.execMu.Unlock()
-	err := r.conn.Send(initproc.Message{Type: initproc.MsgExec, ExecID: id, Process: p}, files...)
-	for _, f := range files {
-		f.Close()
-	}
-	if err != nil {
-		return id, w, initproc.Message{}, fmt.Errorf("exec: %w", err)
-	}
-	var m initproc.Message
-	select {
-	case m = <-w.started:
-	case <-r.exited:
-		return id, w, m, errors.New("the container exited")
-	}
-	if m.Type == initproc.MsgExecFailed {
-		return id, w, initproc.Message{Status: execFailCode(m.Error)}, errors.New(m.Error)
-	}
-	return id, w, m, nil
-}
-
-func execFailCode(msg string) int {
-	if strings.HasPrefix(msg, "working directory") {
-		return 126 // docker's for a missing exec -w directory
-	}
-	if strings.Contains(msg, "executable file not found") || strings.Contains(msg, "no such file or directory") {
-		return 127
-	}
-	return 126
 }
 
 // errNotRunning: no process of the container runs at the moment.

@@ -11,7 +11,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"stack/engine/container"
-	"stack/engine/initproc"
 )
 
 // Docker keeps at most this much of a probe's output, and this many results.
@@ -81,7 +80,7 @@ func applyProbe(h *container.Health, res container.HealthProbe, inStart bool, re
 	}
 }
 
-// probe runs the healthcheck command once in the container, through init,
+// probe runs the healthcheck command once in the container (an exec),
 // with the container's user and environment, and records its exit code
 // and (combined, truncated) output. A probe that outlives the timeout is
 // killed and counts as a failure.
@@ -116,10 +115,10 @@ func (s *shim) probe(r *runState, hc *container.Healthcheck) container.HealthPro
 		outW.Close()
 		return finish(-1, err.Error())
 	}
-	id, w, m, err := r.startExec(p, []*os.File{devnull, outW, errW})
+	e, code, err := s.startExec(r, p, []*os.File{devnull, outW, errW})
 	if err != nil {
 		outR.Close()
-		return finish(m.Status, err.Error())
+		return finish(code, err.Error())
 	}
 	outc := make(chan string, 1)
 	go func() {
@@ -131,14 +130,11 @@ func (s *shim) probe(r *runState, hc *container.Healthcheck) container.HealthPro
 	t := time.NewTimer(hc.Timeout)
 	defer t.Stop()
 	select {
-	case code, ok := <-w.exited:
-		if !ok {
-			code = 137
-		}
-		return finish(code, <-outc)
+	case <-e.done:
+		return finish(e.code, <-outc)
 	case <-t.C:
-		r.conn.Send(initproc.Message{Type: initproc.MsgSignal, ExecID: id, Signal: int(syscall.SIGKILL)})
-		<-w.exited
+		e.signal(syscall.SIGKILL)
+		<-e.done
 		<-outc
 		return finish(-1, fmt.Sprintf("Health check exceeded timeout (%v)", hc.Timeout))
 	}

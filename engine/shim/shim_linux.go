@@ -1,6 +1,7 @@
 package shim
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ import (
 	"stack/engine/container"
 	"stack/engine/exeseal"
 	"stack/engine/initproc"
+	"stack/engine/initproc/prog"
 	"stack/engine/ipc"
 	"stack/engine/logs"
 	"stack/engine/state"
@@ -170,10 +172,9 @@ type shim struct {
 
 // runState is one run of the container's process (one init).
 type runState struct {
-	cmd    *exec.Cmd
-	conn   *initproc.Conn
+	cmd    *exec.Cmd     // stack-init, the container's PID 1
 	exited chan struct{} // closed once the run has ended and logs are drained
-	ended  chan int      // the main process's exit code, from init (MsgExited)
+	ended  chan int      // the main process's exit code, from init (prog.FDExit)
 	reaped chan struct{} // closed once init is reaped
 	code   int
 	oom    bool
@@ -182,17 +183,6 @@ type runState struct {
 	stdinMu sync.Mutex
 	stdin   *os.File // the container's stdin (pipe or pty master), if open
 	master  *os.File // the pty master, when the container has a terminal
-
-	// execs waiting for init's answers, by exec ID. Guarded by execMu.
-	execMu sync.Mutex
-	execs  map[string]*execWaiter
-	nextID int
-}
-
-type execWaiter struct {
-	started chan initproc.Message
-	master  *os.File
-	exited  chan int
 }
 
 func (s *shim) run(ready *os.File, preC <-chan *forked) int {
@@ -239,12 +229,7 @@ func (s *shim) run(ready *os.File, preC <-chan *forked) int {
 			}
 		}
 	}()
-	if f := takePre(); f != nil && f.hint == HintFor(s.cfg) {
-		if err := s.sendConfig(f); err != nil {
-			f.abort()
-			pre = nil
-		}
-	}
+	takePre()
 	if s.st = st; st == nil {
 		if s.st, err = container.LoadState(s.p); err != nil {
 			s.st = &container.State{}
@@ -400,18 +385,15 @@ func (s *shim) makeCgroup() (cgroups.Manager, error) {
 	return cg, nil
 }
 
-// startInit starts the container's init, places it in the cgroup that
-// cgc delivers, sends it the config and waits until the container's
-// process runs. It returns the cgroup whenever it got one, for cleanup.
-// forked is an init process started but not yet configured: it boots
-// its runtime while the shim does the rest of its set-up.
+// forked is an init started but not yet given its program: it waits
+// for it, while the shim does the rest of its set-up.
 type forked struct {
 	cmd        *exec.Cmd
-	conn       *initproc.Conn
-	configSent bool
-	stdinW     *os.File   // the container stdin's writing end, when a pipe
-	outR, errR *os.File   // the reading ends of stdout and stderr
-	childEnds  []*os.File // the init's ends, closed once it has them
+	progW      *os.File // the program's pipe: written, then closed, once prepared
+	exitR      *os.File // prog.FDExit's reading end
+	startR     *os.File // prog.FDStart's reading end
+	stdinW     *os.File // the container stdin's writing end, when a pipe
+	outR, errR *os.File // the reading ends of stdout and stderr
 	hint       Hint
 	intoCgroup bool
 }
@@ -420,18 +402,21 @@ type forked struct {
 func (f *forked) abort() {
 	f.cmd.Process.Kill()
 	f.cmd.Wait()
-	for _, c := range append(f.childEnds, f.outR, f.errR, f.stdinW) {
+	f.closeAll()
+}
+
+func (f *forked) closeAll() {
+	for _, c := range []*os.File{f.progW, f.exitR, f.startR, f.outR, f.errR, f.stdinW} {
 		if c != nil {
 			c.Close()
 		}
 	}
-	f.conn.Close()
 }
 
-// forkInit starts an init in the container's new namespaces: from the
-// sealed binary, on the spawn thread, with the container's stdio pipes.
-// On cgroup v2, cg is the cgroup it is cloned into; on v1 it is moved
-// there later.
+// forkInit starts an init (stack-init, from the sealed binary) in the
+// container's new namespaces, on the spawn thread, with the container's
+// stdio pipes. It waits for its program. On cgroup v2, cg is the cgroup
+// it is cloned into; on v1 it is moved there before it gets its program.
 func (s *shim) forkInit(h Hint, cg cgroups.Manager) (*forked, error) {
 	if err := os.MkdirAll(s.p.Rootfs(), 0o755); err != nil {
 		return nil, &startError{step: "rootfs mount point", err: err}
@@ -442,23 +427,32 @@ func (s *shim) forkInit(h Hint, cg cgroups.Manager) (*forked, error) {
 		return nil, &startError{step: "seal binary", err: err}
 	}
 	s.mark("sealed")
-	conn, child, err := initproc.Pair()
-	if err != nil {
-		return nil, &startError{step: "socketpair", err: err}
-	}
-	f := &forked{conn: conn, hint: h, childEnds: []*os.File{child}}
-	fail := func(err error) (*forked, error) {
-		for _, c := range append(f.childEnds, f.outR, f.errR, f.stdinW) {
-			if c != nil {
-				c.Close()
-			}
+	f := &forked{hint: h}
+	var childEnds []*os.File // the init's ends, closed once it has them
+	defer func() {
+		for _, c := range childEnds {
+			c.Close()
 		}
-		conn.Close()
+	}()
+	fail := func(err error) (*forked, error) {
+		f.closeAll()
 		return nil, err
 	}
+	var progR, exitW, startW, stdin, outW, errW *os.File
+	if progR, f.progW, err = os.Pipe(); err != nil {
+		return fail(err)
+	}
+	childEnds = append(childEnds, progR)
+	if f.exitR, exitW, err = os.Pipe(); err != nil {
+		return fail(err)
+	}
+	childEnds = append(childEnds, exitW)
+	if f.startR, startW, err = os.Pipe(); err != nil {
+		return fail(err)
+	}
+	childEnds = append(childEnds, startW)
 	// The container's stdin: /dev/null, or a pipe the shim keeps the
 	// writing end of, for attach (docker run -i).
-	var stdin *os.File
 	if h.StdinPipe {
 		stdin, f.stdinW, err = os.Pipe()
 	} else {
@@ -467,21 +461,23 @@ func (s *shim) forkInit(h Hint, cg cgroups.Manager) (*forked, error) {
 	if err != nil {
 		return fail(err)
 	}
-	f.childEnds = append(f.childEnds, stdin)
-	var outW, errW *os.File
+	childEnds = append(childEnds, stdin)
 	if f.outR, outW, err = os.Pipe(); err != nil {
 		return fail(err)
 	}
-	f.childEnds = append(f.childEnds, outW)
+	childEnds = append(childEnds, outW)
 	if f.errR, errW, err = os.Pipe(); err != nil {
 		return fail(err)
 	}
-	f.childEnds = append(f.childEnds, errW)
+	childEnds = append(childEnds, errW)
 	cmd := &exec.Cmd{
 		Path:       exeseal.Path(exe),
-		Args:       []string{"stack", initproc.Arg},
-		Env:        []string{"GOMAXPROCS=1"}, // see initproc.Main
-		ExtraFiles: []*os.File{child, stdin, outW, errW},
+		Args:       []string{"stack-init"},
+		Env:        []string{},
+		Stdin:      stdin,
+		Stdout:     outW,
+		Stderr:     errW,
+		ExtraFiles: []*os.File{progR, exitW, startW}, // prog.FDProgram, FDExit, FDStart
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: h.CloneFlags,
 			Pdeathsig:  syscall.SIGKILL,
@@ -497,13 +493,6 @@ func (s *shim) forkInit(h Hint, cg cgroups.Manager) (*forked, error) {
 			defer unix.Close(cgfd)
 		}
 	}
-	if s.debug {
-		cmd.Env = append(cmd.Env, initproc.DebugEnv)
-	}
-	if lf, err := os.OpenFile(s.p.ShimLog(), os.O_WRONLY|os.O_APPEND, 0); err == nil {
-		cmd.Stderr = lf
-		f.childEnds = append(f.childEnds, lf)
-	}
 	var startErr error
 	s.mark("cloning")
 	s.onSpawn(func() { startErr = cmd.Start() })
@@ -515,10 +504,11 @@ func (s *shim) forkInit(h Hint, cg cgroups.Manager) (*forked, error) {
 	return f, nil
 }
 
-// startInit configures an init — pre, forked early by run, when it fits
-// the container's config, else a new one — places it in the cgroup that
-// cgc delivers, sends it the config and waits until the container's
-// process runs. It returns the cgroup whenever it got one, for cleanup.
+// startInit gives an init — pre, forked early by run, when it fits the
+// container's config, else a new one — its cgroup (from cgc), prepares
+// its root and its program (initproc.Prepare) and waits until the
+// container's process runs. It returns the cgroup whenever it got one,
+// for cleanup.
 func (s *shim) startInit(cgc <-chan cgResult, pre *forked) (*runState, cgroups.Manager, error) {
 	spec := s.cfg.Spec
 	var cg cgroups.Manager
@@ -548,16 +538,14 @@ func (s *shim) startInit(cgc <-chan cgResult, pre *forked) (*runState, cgroups.M
 			return nil, cg, err
 		}
 	}
-	cmd, conn, outR, errR := f.cmd, f.conn, f.outR, f.errR
-	toClose := f.childEnds
-	intoCgroup := f.intoCgroup
-	r := &runState{cmd: cmd, conn: conn, exited: make(chan struct{}), ended: make(chan int, 1), reaped: make(chan struct{}), execs: map[string]*execWaiter{}, fan: newFanout(), stdin: f.stdinW}
+	cmd := f.cmd
+	r := &runState{cmd: cmd, exited: make(chan struct{}), ended: make(chan int, 1), reaped: make(chan struct{}), fan: newFanout(), stdin: f.stdinW}
 	fail := func(e error) (*runState, cgroups.Manager, error) {
 		f.abort()
 		return nil, cg, e
 	}
 	s.mark("init started")
-	if !intoCgroup {
+	if !f.intoCgroup {
 		if err := waitCgroup(); err != nil {
 			return fail(err)
 		}
@@ -566,36 +554,37 @@ func (s *shim) startInit(cgc <-chan cgResult, pre *forked) (*runState, cgroups.M
 		}
 		s.mark("init moved into its cgroup")
 	}
-	if err := s.sendConfig(f); err != nil {
-		return fail(err)
-	}
-	// The init runs the container's program once told to start: the
-	// network must be ready by then.
+	// The container's process starts once the init has its program: the
+	// network must be ready by then (sysctls may name its interfaces).
 	if err := s.waitNetwork(); err != nil {
 		return fail(err)
 	}
-	if err := conn.Send(initproc.Message{Type: initproc.MsgStart}); err != nil {
-		return fail(&startError{step: "start init", err: err})
-	}
-	var m initproc.Message
-	files, err := conn.Recv(&m)
+	prep, err := s.prepare(f)
 	if err != nil {
-		return fail(&startError{step: "init", err: fmt.Errorf("init exited during set-up (see %s)", s.p.ShimLog())})
+		return fail(err)
 	}
-	if m.Type == initproc.MsgFailed {
-		return fail(&startError{step: m.Step, err: errors.New(m.Error)})
+	s.mark("prepared")
+	_, err = f.progW.Write(prep.Program.Bytes())
+	f.progW.Close()
+	f.progW = nil
+	if err == nil {
+		err = waitStarted(f.startR, prep.Program, prep.Path)
 	}
+	if err != nil {
+		if prep.Master != nil {
+			prep.Master.Close()
+		}
+		return fail(err)
+	}
+	f.startR.Close()
+	f.startR = nil
 	s.mark("container process started")
-	// The pipes' write ends now live only in the container.
-	for _, f := range toClose {
-		f.Close()
-	}
-	toClose = nil
 	var wg sync.WaitGroup
-	if spec.Process.Terminal && len(files) == 1 {
+	outR, errR, exitR := f.outR, f.errR, f.exitR
+	if spec.Process.Terminal && prep.Master != nil {
 		outR.Close()
 		errR.Close()
-		r.master = files[0]
+		r.master = prep.Master
 		if s.cfg.OpenStdin {
 			r.stdin = r.master
 		}
@@ -617,32 +606,28 @@ func (s *shim) startInit(cgc <-chan cgResult, pre *forked) (*runState, cgroups.M
 			errR.Close()
 		}()
 	}
-	go s.readInit(r)
+	go func() {
+		// The init writes the main process's exit code just before it
+		// exits: the run's end is known without waiting for the kernel
+		// to tear its namespaces down.
+		var b [4]byte
+		if _, err := io.ReadFull(exitR, b[:]); err == nil {
+			r.ended <- int(binary.LittleEndian.Uint32(b[:]))
+		}
+		exitR.Close()
+	}()
 	time.AfterFunc(10*time.Second, r.fan.dropReplay)
 	var reapCode int
 	go func() {
 		err := cmd.Wait()
 		s.mark("init reaped")
-		reapCode = 0
-		if err != nil {
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				ws := ee.Sys().(syscall.WaitStatus)
-				if ws.Signaled() {
-					reapCode = 128 + int(ws.Signal())
-				} else {
-					reapCode = ws.ExitStatus()
-				}
-			} else {
-				reapCode = 255
-			}
-		}
+		reapCode = exitStatus(cmd, err)
 		close(r.reaped)
 	}()
 	go func() {
-		// The run ends when init says the main process has (MsgExited:
-		// init has killed and reaped the rest, and exits), or when init
-		// is gone (killed).
+		// The run ends when init says the main process has (it has
+		// killed and reaped the rest, and exits), or when init is gone
+		// (killed).
 		var code int
 		select {
 		case code = <-r.ended:
@@ -655,7 +640,6 @@ func (s *shim) startInit(cgc <-chan cgResult, pre *forked) (*runState, cgroups.M
 		wg.Wait()
 		oom, _ := cg.OOMKilled()
 		r.code, r.oom = code, oom
-		conn.Close()
 		if r.master != nil {
 			r.master.Close()
 		}
@@ -671,11 +655,23 @@ func (s *shim) startInit(cgc <-chan cgResult, pre *forked) (*runState, cgroups.M
 	return r, cg, nil
 }
 
-// sendConfig sends the init its config, once.
-func (s *shim) sendConfig(f *forked) error {
-	if f.configSent {
-		return nil
+// exitStatus is a reaped process's exit code as a shell reports it:
+// 128+N for signal N.
+func exitStatus(cmd *exec.Cmd, err error) int {
+	if cmd.ProcessState == nil {
+		return 255
 	}
+	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+// prepare runs initproc.Prepare for the init f on a thread of its own,
+// which Prepare moves into the init's namespaces and which dies with the
+// goroutine.
+func (s *shim) prepare(f *forked) (*initproc.Prepared, error) {
 	cfg := &initproc.Config{
 		ID:       s.cfg.ID,
 		Spec:     s.cfg.Spec,
@@ -685,55 +681,52 @@ func (s *shim) sendConfig(f *forked) error {
 		Work:     s.p.Work(),
 		CgroupV1: cgroupV1Mounts(),
 	}
-	if err := f.conn.Send(initproc.Message{Type: initproc.MsgConfig, Config: cfg}); err != nil {
-		return &startError{step: "send config", err: err}
+	var stdio []*os.File // the shim's ends of the same pipes
+	for _, f := range []*os.File{f.stdinW, f.outR, f.errR} {
+		if f != nil {
+			stdio = append(stdio, f)
+		}
 	}
-	f.configSent = true
-	s.mark("config sent")
-	return nil
+	type result struct {
+		p   *initproc.Prepared
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: see initproc.Prepare
+		p, err := initproc.Prepare(cfg, f.cmd.Process.Pid, stdio)
+		done <- result{p, err}
+	}()
+	res := <-done
+	if res.err != nil {
+		if step, cause, ok := initproc.Step(res.err); ok {
+			return nil, &startError{step: step, err: cause}
+		}
+		return nil, &startError{step: "prepare", err: res.err}
+	}
+	return res.p, nil
 }
 
-// readInit dispatches init's messages about exec processes.
-func (s *shim) readInit(r *runState) {
-	for {
-		var m initproc.Message
-		files, err := r.conn.Recv(&m)
-		if err == nil && m.Type == initproc.MsgExited {
-			r.ended <- m.Status
-			continue
-		}
-		if err != nil {
-			r.execMu.Lock()
-			for id, w := range r.execs {
-				close(w.exited)
-				delete(r.execs, id)
-			}
-			r.execMu.Unlock()
-			return
-		}
-		r.execMu.Lock()
-		w := r.execs[m.ExecID]
-		r.execMu.Unlock()
-		if w == nil {
-			for _, f := range files {
-				f.Close()
-			}
-			continue
-		}
-		switch m.Type {
-		case initproc.MsgExecStarted, initproc.MsgExecFailed:
-			if len(files) > 0 {
-				w.master = files[0]
-			}
-			w.started <- m
-		case initproc.MsgExecExited:
-			r.execMu.Lock()
-			delete(r.execs, m.ExecID)
-			r.execMu.Unlock()
-			w.exited <- m.Status
-			close(w.exited)
-		}
+// waitStarted reads a stack-init's start descriptor to its end: nothing
+// means the process has exec'd; else it names the call of p that failed,
+// path being the executable for an execve.
+func waitStarted(startR *os.File, p *prog.Program, path string) error {
+	b, err := io.ReadAll(startR)
+	if err != nil {
+		return &startError{step: "start init", err: err}
 	}
+	if len(b) == 0 {
+		return nil
+	}
+	if len(b) < 8 {
+		return &startError{step: "init", err: fmt.Errorf("short report %x", b)}
+	}
+	i := int(binary.LittleEndian.Uint32(b))
+	errno := syscall.Errno(binary.LittleEndian.Uint32(b[4:]))
+	if p.IsLast(i) {
+		return &startError{step: "exec", err: fmt.Errorf("%q: %w", path, errno)}
+	}
+	return &startError{step: p.Name(i), err: errno}
 }
 
 // supervise waits for each run to end and applies the restart policy. A
@@ -918,24 +911,29 @@ func (s *shim) removeAnonymousVolumes() {
 	}
 }
 
-// InitName is the small binary that plays only the init role, installed
-// next to the runtime binary: it links the init alone, so the container's
-// PID 1 starts without the shim's network and DNS packages to initialise.
+// InitName is the container's init (cmd/stack-init), installed next to
+// the runtime binary.
 const InitName = "stack-init"
 
-// InitBinaryFor is the binary the inits of shims run from exe start
-// from: stack-init next to it (cmd/stack-init: the init alone, smaller
-// and quicker to start), else exe itself.
-func InitBinaryFor(exe string) string {
+// InitEnv, when set, names the init binary instead (tests, which run
+// from a test binary with no stack-init next to it).
+const InitEnv = "STACK_INIT_BINARY"
+
+// InitBinaryFor is the init binary for the shims exe starts: $STACK_INIT_BINARY
+// if set, else stack-init next to exe (symlinks resolved).
+func InitBinaryFor(exe string) (string, error) {
+	if p := os.Getenv(InitEnv); p != "" {
+		return p, nil
+	}
 	self, err := filepath.EvalSymlinks(exe)
 	if err != nil {
-		return exe
+		return "", err
 	}
 	p := filepath.Join(filepath.Dir(self), InitName)
-	if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
-		return p
+	if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
+		return "", fmt.Errorf("no %s next to %s: install stack with `make build` (the init is a binary of its own)", InitName, self)
 	}
-	return self
+	return p, nil
 }
 
 // sealedInit returns the sealed init binary: the one the engine passed
@@ -944,7 +942,11 @@ func (s *shim) sealedInit() (*os.File, error) {
 	if s.initExe != nil {
 		return s.initExe, nil
 	}
-	f, err := exeseal.OpenFile(InitBinaryFor("/proc/self/exe"), s.emptyDir())
+	p, err := InitBinaryFor("/proc/self/exe")
+	if err != nil {
+		return nil, err
+	}
+	f, err := exeseal.OpenFile(p, s.emptyDir())
 	if err != nil {
 		return nil, err
 	}
@@ -980,7 +982,7 @@ func (s *shim) loadConfig() (*container.Config, *container.State, error) {
 
 // inheritedInit takes the sealed init binary the engine passed as
 // fdInitExe, if it did, moved to a high descriptor: the init is exec'd
-// as /proc/self/fd/N after its own descriptors 3–6 are in place.
+// as /proc/self/fd/N after its own descriptors (prog.FD*) are in place.
 func inheritedInit() *os.File {
 	if _, err := unix.FcntlInt(fdInitExe, unix.F_GETFD, 0); err != nil {
 		return nil
