@@ -144,8 +144,12 @@ func start(sp unsafe.Pointer) {
 		}
 		exit(126)
 	}
-	// The child's copy of the start descriptor closes at its execve.
-	raw(syscall.SYS_CLOSE, prog.FDStart, 0, 0, 0, 0, 0)
+	// The child's copy of the start descriptor closes at its execve. The
+	// container's stdio is the child's alone: its pipes reach end of file
+	// as soon as the container's processes are gone, not when this one is.
+	for _, fd := range [...]uintptr{prog.FDStart, 0, 1, 2} {
+		raw(syscall.SYS_CLOSE, fd, 0, 0, 0, 0, 0)
+	}
 	code := supervise(sfd, pid)
 	if program {
 		c := uint32(code)

@@ -144,6 +144,7 @@ func Prepare(cfg *Config, pid int, stdio []*os.File) (*Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
+	step("process", nil)
 	p.ChildProcess(proc)
 	return &Prepared{Program: p, Path: proc.Path, Master: master}, nil
 }

@@ -35,8 +35,14 @@ func Step(err error) (string, error, bool) {
 	return "", err, false
 }
 
+// Trace, when set (STACK_DEBUG), is told each step of Prepare as it ends.
+var Trace func(step string)
+
 func step(name string, err error) error {
 	if err == nil {
+		if Trace != nil {
+			Trace(name)
+		}
 		return nil
 	}
 	return &stepError{step: name, err: err}

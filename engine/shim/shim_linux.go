@@ -67,6 +67,9 @@ func Main() {
 	ready := os.NewFile(fdReady, "ready")
 	s := &shim{p: p, log: log, debug: level == slog.LevelDebug, initExe: inheritedInit(), launchCfg: inheritedLaunch()}
 	s.mark("shim main")
+	if s.debug {
+		initproc.Trace = func(step string) { s.mark("prepare: " + step) }
+	}
 	if len(os.Args) == 6 {
 		s.hint, s.hasHint = ParseHint(os.Args[5])
 	}
