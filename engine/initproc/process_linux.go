@@ -183,14 +183,15 @@ func executableInRoot(root *os.File, p string) error {
 }
 
 // fixStdioOwner hands a pipe to the container user, so a non-root process
-// can reopen /dev/stdout (nginx does). Only pipes and ptys: the descriptor
-// could be the host's /dev/null, which must never be chowned.
+// can reopen /dev/stdout (nginx does). Only pipes: the descriptor could be
+// the host's /dev/null, or an exec client's own terminal, which must never
+// be chowned (a container's terminal is chowned where it is made).
 func fixStdioOwner(f *os.File, u *ExecUser) {
 	var st unix.Stat_t
 	if unix.Fstat(int(f.Fd()), &st) != nil {
 		return
 	}
-	if st.Mode&unix.S_IFMT == unix.S_IFIFO || (st.Mode&unix.S_IFMT == unix.S_IFCHR && unix.Major(st.Rdev) == 136) {
+	if st.Mode&unix.S_IFMT == unix.S_IFIFO {
 		unix.Fchown(int(f.Fd()), int(u.UID), int(u.GID))
 	}
 }
