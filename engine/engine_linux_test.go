@@ -490,6 +490,23 @@ func TestExecTTY(t *testing.T) {
 	}
 }
 
+// TestRunTTY: a container made with a terminal runs its process on a pty
+// of its own devpts, as its controlling terminal, owned by its user.
+func TestRunTTY(t *testing.T) {
+	e := newEngine(t)
+	code, out, _ := runSh(t, e, `tty; [ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo interactive; stat -c %u $(tty); cat /proc/self/stat | cut -d" " -f7`,
+		engine.CreateOptions{Tty: true, User: "alice"})
+	if code != 0 {
+		t.Fatalf("exit %d: %q", code, out)
+	}
+	lines := strings.Fields(out)
+	// Field 7 of stat is the controlling terminal's device number:
+	// nonzero when the pty is the session's terminal.
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "/dev/pts/") || lines[1] != "interactive" || lines[2] != "1000" || lines[3] == "0" {
+		t.Errorf("output %q: want the pty's path, interactive, owner 1000, a controlling terminal", out)
+	}
+}
+
 func TestProcExeSealed(t *testing.T) {
 	e := newEngine(t)
 	self, _ := os.Executable()

@@ -186,7 +186,7 @@ func (s *shim) killAll() {
 	}
 }
 
-// kill delivers sig to the container's main process (through init). SIGKILL
+// kill delivers sig to the container's main process (init forwards it). SIGKILL
 // kills the init itself, which takes the whole PID namespace with it. Like
 // docker, a kill counts as a manual stop for the restart policy.
 func (s *shim) kill(sig syscall.Signal) error {

@@ -55,12 +55,13 @@ func (s *shim) startExec(r *runState, p *specs.Process, stdio []*os.File) (*exec
 		}
 		return nil, 126, fmt.Errorf("exec: %w", err)
 	}
+	files := stdio // the process's stdin, stdout and stderr
 	if x.Slave != nil {
 		childEnds = append(childEnds, x.Slave)
-		stdio = []*os.File{x.Slave, x.Slave, x.Slave}
+		files = []*os.File{x.Slave, x.Slave, x.Slave}
 	}
-	if len(stdio) != 3 {
-		return fail(fmt.Errorf("want 3 stdio descriptors, got %d", len(stdio)))
+	if len(files) != 3 {
+		return fail(fmt.Errorf("want 3 stdio descriptors, got %d", len(files)))
 	}
 	exe, err := s.sealedInit()
 	if err != nil {
@@ -88,9 +89,9 @@ func (s *shim) startExec(r *runState, p *specs.Process, stdio []*os.File) (*exec
 		Path:   exeseal.Path(exe),
 		Args:   []string{"stack-init"},
 		Env:    []string{},
-		Stdin:  stdio[0],
-		Stdout: stdio[1],
-		Stderr: stdio[2],
+		Stdin:  files[0],
+		Stdout: files[1],
+		Stderr: files[2],
 		// prog.FDProgram, FDExit (unused), FDStart, FDFirstFree
 		ExtraFiles:  []*os.File{progR, nil, startW, pidf},
 		SysProcAttr: &syscall.SysProcAttr{},

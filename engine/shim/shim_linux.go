@@ -92,12 +92,13 @@ func Main() {
 }
 
 // forkEarly starts the init from the command line's hint, before the
-// config is read; the config follows when read. On cgroup v2 the init is
+// config is read; it waits for its program, which follows once the root
+// is prepared. On cgroup v2 the init is
 // cloned into its cgroup, which needs the config: there (and for a
 // container joining another's network namespace) it returns nil, and
 // launch forks. A container on bridge networks gets a network namespace
 // of the shim's, made on the spawn thread first, so the init is born into
-// it; it is set up (veths, DNS, ports) while the init boots. It runs on
+// it; it is set up (veths, DNS, ports) while the init waits. It runs on
 // the spawn thread.
 func (s *shim) forkEarly() *forked {
 	if !s.hasHint || s.hint.NetNS == NetNSJoin {
@@ -222,8 +223,7 @@ func (s *shim) run(ready *os.File, preC <-chan *forked) int {
 		s.report(ready, Ready{Error: err.Error(), ExitCode: 125})
 		return 1
 	}
-	// The cgroup is made, and the config sent to the init, while the rest
-	// of the shim sets up.
+	// The cgroup is made while the rest of the shim sets up.
 	cgc := s.startCgroup()
 	defer func() {
 		if cgc != nil { // not handed to launch: remove it
@@ -322,7 +322,7 @@ func (s *shim) startCgroup() <-chan cgResult {
 	return cgc
 }
 
-// launch starts one run of the container: cgroup, pipes, init, config.
+// launch starts one run of the container: cgroup, pipes, init, program.
 // pre is an init forked early and cgc a cgroup being made, or nil.
 func (s *shim) launch(pre *forked, cgc <-chan cgResult) (*runState, error) {
 	if cgc == nil {

@@ -11,8 +11,8 @@ import (
 // a fresh process at every container start, and encoding/json's first
 // use of a type (the exec request's OCI process, reflection caches, cold
 // code) cost it about a millisecond of CPU on the wait for a container's
-// exit. An exec request carries the process in wire's subset: what the
-// init reads.
+// exit. An exec request carries the process in wire's subset: what
+// initproc.Exec reads.
 //
 // protoVersion is the first byte of every message. A command of another
 // build meets a shim of this one at a differently named socket

@@ -6,8 +6,8 @@ import (
 	"stack/deptest"
 )
 
-// The container init runs CopyUp, and the init imports only what its own
-// deps test allows (engine/initproc): keep this package a leaf.
+// The shim runs CopyUp at every start of a container with a new volume:
+// keep this package a leaf.
 func TestDeps(t *testing.T) {
 	deptest.Check(t, deptest.Rules{Allowed: []string{
 		"stack/engine/errdefs", // sentinel errors only
