@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,8 +24,9 @@ var capNumbers = map[string]int{
 	"CAP_PERFMON": 38, "CAP_BPF": 39, "CAP_CHECKPOINT_RESTORE": 40,
 }
 
-// lastCap is the highest capability this kernel knows.
-func lastCap() int {
+// lastCap is the highest capability this kernel knows, read once per
+// process (a shim's restarts, execs and health probes all need it).
+var lastCap = sync.OnceValue(func() int {
 	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
 	if err != nil {
 		return 40
@@ -34,7 +36,7 @@ func lastCap() int {
 		return 40
 	}
 	return n
-}
+})
 
 // capSet turns capability names into numbers.
 func capSet(names []string) ([]int, error) {

@@ -110,8 +110,8 @@ func (s *shim) startExec(r *runState, p *specs.Process, stdio []*os.File) (*exec
 	childEnds = nil
 	e := &execProc{cmd: cmd, master: x.Master, done: make(chan struct{})}
 	go func() {
-		err := cmd.Wait()
-		e.code = exitStatus(cmd, err)
+		cmd.Wait()
+		e.code = exitStatus(cmd)
 		close(e.done)
 	}()
 	failRunning := func(err error) (*execProc, int, error) {

@@ -622,9 +622,9 @@ func (s *shim) startInit(cgc <-chan cgResult, pre *forked) (*runState, cgroups.M
 	time.AfterFunc(10*time.Second, r.fan.dropReplay)
 	var reapCode int
 	go func() {
-		err := cmd.Wait()
+		cmd.Wait()
 		s.mark("init reaped")
-		reapCode = exitStatus(cmd, err)
+		reapCode = exitStatus(cmd)
 		close(r.reaped)
 	}()
 	go func() {
@@ -659,8 +659,8 @@ func (s *shim) startInit(cgc <-chan cgResult, pre *forked) (*runState, cgroups.M
 }
 
 // exitStatus is a reaped process's exit code as a shell reports it:
-// 128+N for signal N.
-func exitStatus(cmd *exec.Cmd, err error) int {
+// 128+N for signal N; 255 when it could not be waited for.
+func exitStatus(cmd *exec.Cmd) int {
 	if cmd.ProcessState == nil {
 		return 255
 	}
