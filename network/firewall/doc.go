@@ -31,12 +31,11 @@
 //	    fib daddr type local [ip daddr <host ip>] tcp dport <p> dnat to <ctr ip>:<port>
 //
 //	table ip stack-dns                 container namespace
-//	  chain output       nat, dstnat
-//	    ip daddr 127.0.0.11 udp dport 53 dnat to 127.0.0.11:<udp port>
-//	    ip daddr 127.0.0.11 tcp dport 53 dnat to 127.0.0.11:<tcp port>
-//	  chain postrouting  nat, srcnat
-//	    ip saddr 127.0.0.11 udp sport <udp port> snat to :53
-//	    ip saddr 127.0.0.11 tcp sport <tcp port> snat to :53
+//	  chain output       filter, raw
+//	    ip daddr 127.0.0.11 udp dport 53 notrack udp dport set <udp port>
+//	    ip daddr 127.0.0.11 tcp dport 53 notrack tcp dport set <tcp port>
+//	    ip saddr 127.0.0.11 udp sport <udp port> notrack udp sport set 53
+//	    ip saddr 127.0.0.11 tcp sport <tcp port> notrack tcp sport set 53
 //
 // The second masquerade lets the host reach a published port on 127.0.0.1
 // (the container cannot answer a loopback source); the third lets a

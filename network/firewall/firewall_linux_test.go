@@ -14,6 +14,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // The addresses of the labs: networks A, B and I (internal), and the
@@ -221,7 +222,8 @@ func testIsolation(t *testing.T, l *lab) {
 
 // TestDNSRedirect: inside a namespace, 127.0.0.11:53 reaches servers on
 // other ports of 127.0.0.11, and their replies come from port 53; the
-// namespace's own server on port 53 of another address is left alone.
+// namespace's own server on port 53 of another address is left alone; and
+// conntrack follows none of it (the redirect is stateless).
 func TestDNSRedirect(t *testing.T) {
 	t.Parallel()
 	requireRoot(t)
@@ -252,6 +254,13 @@ func TestDNSRedirect(t *testing.T) {
 	wantTCP(t, ns, "127.0.0.11:53", "embedded2 127.0.0.1")
 	if got, want := tables(t, ns), []string{"stack-dns"}; !slices.Equal(got, want) {
 		t.Errorf("Tables() = %q, want %q", got, want)
+	}
+	flows, err := handle(t, ns).ConntrackTableList(netlink.ConntrackTable, unix.AF_INET)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range flows {
+		t.Errorf("conntrack entry %v", f)
 	}
 }
 

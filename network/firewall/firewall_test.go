@@ -95,15 +95,11 @@ func TestPortsTable(t *testing.T) {
 func TestDNSTable(t *testing.T) {
 	want := `table ip stack-dns {
 	chain output {
-		type nat hook output priority dstnat; policy accept;
-		ip daddr 127.0.0.11 udp dport 53 dnat to 127.0.0.11:40001
-		ip daddr 127.0.0.11 tcp dport 53 dnat to 127.0.0.11:40002
-	}
-
-	chain postrouting {
-		type nat hook postrouting priority srcnat; policy accept;
-		ip saddr 127.0.0.11 udp sport 40001 snat to :53
-		ip saddr 127.0.0.11 tcp sport 40002 snat to :53
+		type filter hook output priority raw; policy accept;
+		ip daddr 127.0.0.11 udp dport 53 notrack udp dport set 40001
+		ip daddr 127.0.0.11 tcp dport 53 notrack tcp dport set 40002
+		ip saddr 127.0.0.11 udp sport 40001 notrack udp sport set 53
+		ip saddr 127.0.0.11 tcp sport 40002 notrack tcp sport set 53
 	}
 }
 `

@@ -70,6 +70,7 @@ var prioNames = map[nftables.ChainPriority]string{
 	*nftables.ChainPriorityNATDest:   "dstnat",
 	*nftables.ChainPriorityFilter:    "filter",
 	*nftables.ChainPriorityNATSource: "srcnat",
+	*nftables.ChainPriorityRaw:       "raw",
 }
 
 // String renders the table as `nft list table ip <name>` would.
@@ -288,26 +289,48 @@ func dnat(addr netip.Addr, port uint16) stmt {
 	}
 }
 
-// snatPort rewrites the source port only, keeping the address
-// (`snat to :53`).
-func snatPort(port uint16) stmt {
+func notrack() stmt {
+	return stmt{text: "notrack", exprs: []expr.Any{&expr.Notrack{}}}
+}
+
+// Offsets of the checksum in the UDP and TCP headers.
+const (
+	offUDPCsum = 6
+	offTCPCsum = 16
+)
+
+// setPort rewrites a port in the transport header (`udp dport set N`),
+// and the checksum with it. A port is not part of the pseudo-header, so
+// a checksum the device is left to finish (CHECKSUM_PARTIAL, as on lo)
+// is rightly left alone; a zero UDP checksum (none) stays zero.
+func setPort(proto, field string, n uint16) stmt {
+	off := uint32(offDport)
+	if field == "sport" {
+		off = offSport
+	}
+	csum := uint32(offTCPCsum)
+	if proto == "udp" {
+		csum = offUDPCsum
+	}
 	return stmt{
-		text: fmt.Sprintf("snat to :%d", port),
+		text: fmt.Sprintf("%s %s set %d", proto, field, n),
 		exprs: []expr.Any{
-			&expr.Immediate{Register: 1, Data: binaryutil.BigEndian.PutUint16(port)},
-			&expr.NAT{
-				Type:        expr.NATTypeSourceNAT,
-				Family:      unix.NFPROTO_IPV4,
-				RegProtoMin: 1,
-				RegProtoMax: 1,
-				Specified:   true,
+			&expr.Immediate{Register: 1, Data: binaryutil.BigEndian.PutUint16(n)},
+			&expr.Payload{
+				OperationType:  expr.PayloadWrite,
+				SourceRegister: 1,
+				Base:           expr.PayloadBaseTransportHeader,
+				Offset:         off,
+				Len:            2,
+				CsumType:       expr.CsumTypeInet,
+				CsumOffset:     csum,
 			},
 		},
 	}
 }
 
 // Chains. The priorities are nft's named ones: NAT at dstnat (-100) and
-// srcnat (100), filtering at filter (0).
+// srcnat (100), filtering at filter (0), stateless rewriting at raw (-300).
 
 func natChain(name string, hook *nftables.ChainHook, rules ...rule) chain {
 	prio := nftables.ChainPriorityNATDest
@@ -315,6 +338,11 @@ func natChain(name string, hook *nftables.ChainHook, rules ...rule) chain {
 		prio = nftables.ChainPriorityNATSource
 	}
 	return chain{name: name, typ: nftables.ChainTypeNAT, hook: hook, prio: prio, rules: rules}
+}
+
+// rawChain is a filter chain at priority raw (-300), before conntrack.
+func rawChain(name string, hook *nftables.ChainHook, rules ...rule) chain {
+	return chain{name: name, typ: nftables.ChainTypeFilter, hook: hook, prio: nftables.ChainPriorityRaw, rules: rules}
 }
 
 func filterChain(name string, hook *nftables.ChainHook, rules ...rule) chain {
@@ -394,18 +422,28 @@ var dnsAddr = netip.MustParseAddr("127.0.0.11")
 
 // dnsTable redirects 127.0.0.11:53 to the embedded server's ports inside a
 // container's namespace, and gives its replies :53 as their source, as
-// Docker's resolver does (moby:libnetwork/resolver_unix.go, setupIPTable).
+// Docker's resolver does (moby:libnetwork/resolver_unix.go, setupIPTable),
+// but statelessly: each packet's port is rewritten in place, and none is
+// tracked. Docker's DNAT and SNAT make conntrack follow every lookup, an
+// entry per client socket (a resolver opens one per lookup) created,
+// confirmed and expired; and with no NAT rule in the namespace the kernel
+// runs no conntrack there at all, for any of the container's traffic. (A
+// lookup that finds the server gone gets its ICMP error unmatched, and
+// times out instead of being refused: the server goes only with its
+// container.)
+//
+// Both directions are in the output hook, where every packet over lo
+// passes once; notrack, before conntrack's own hook (raw comes first),
+// keeps these packets out of it should something else turn it on.
 func dnsTable(udpPort, tcpPort uint16) *table {
 	return &table{
 		name: dnsTableName,
 		chains: []chain{
-			natChain("output", nftables.ChainHookOutput,
-				rule{ipDaddr(dnsAddr), port("udp", "dport", 53), dnat(dnsAddr, udpPort)},
-				rule{ipDaddr(dnsAddr), port("tcp", "dport", 53), dnat(dnsAddr, tcpPort)},
-			),
-			natChain("postrouting", nftables.ChainHookPostrouting,
-				rule{ipSaddr(netip.PrefixFrom(dnsAddr, 32)), port("udp", "sport", udpPort), snatPort(53)},
-				rule{ipSaddr(netip.PrefixFrom(dnsAddr, 32)), port("tcp", "sport", tcpPort), snatPort(53)},
+			rawChain("output", nftables.ChainHookOutput,
+				rule{ipDaddr(dnsAddr), port("udp", "dport", 53), notrack(), setPort("udp", "dport", udpPort)},
+				rule{ipDaddr(dnsAddr), port("tcp", "dport", 53), notrack(), setPort("tcp", "dport", tcpPort)},
+				rule{ipSaddr(netip.PrefixFrom(dnsAddr, 32)), port("udp", "sport", udpPort), notrack(), setPort("udp", "sport", 53)},
+				rule{ipSaddr(netip.PrefixFrom(dnsAddr, 32)), port("tcp", "sport", tcpPort), notrack(), setPort("tcp", "sport", 53)},
 			),
 		},
 	}
