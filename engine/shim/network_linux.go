@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -368,25 +367,9 @@ func (s *shim) serveDNS(fd int) error {
 	if err := link.LoopbackUp(fd); err != nil {
 		return err
 	}
-	var udp2 net.PacketConn
-	// Two UDP sockets on one port (SO_REUSEPORT): the kernel spreads the
-	// queries over them, and each has its readers, so both CPUs answer
-	// a burst.
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		if err := c.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-		}); err != nil {
-			return err
-		}
-		return serr
-	}}
 	err := link.Do(fd, func() error {
 		var err error
-		if udp, err = lc.ListenPacket(context.Background(), "udp4", "127.0.0.11:0"); err != nil {
-			return err
-		}
-		if udp2, err = lc.ListenPacket(context.Background(), "udp4", udp.LocalAddr().String()); err != nil {
+		if udp, err = net.ListenPacket("udp4", "127.0.0.11:0"); err != nil {
 			return err
 		}
 		tcp, err = net.Listen("tcp4", "127.0.0.11:0")
@@ -396,16 +379,12 @@ func (s *shim) serveDNS(fd int) error {
 		if udp != nil {
 			udp.Close()
 		}
-		if udp2 != nil {
-			udp2.Close()
-		}
 		return err
 	}
 	uport := uint16(udp.LocalAddr().(*net.UDPAddr).Port)
 	tport := uint16(tcp.Addr().(*net.TCPAddr).Port)
 	if err := firewall.SetDNSRedirect(fd, uport, tport); err != nil {
 		udp.Close()
-		udp2.Close()
 		tcp.Close()
 		return err
 	}
@@ -413,7 +392,6 @@ func (s *shim) serveDNS(fd int) error {
 	srv, err := dns.NewServer(conf)
 	if err != nil {
 		udp.Close()
-		udp2.Close()
 		tcp.Close()
 		return err
 	}
@@ -422,11 +400,9 @@ func (s *shim) serveDNS(fd int) error {
 	s.net.stopDNS = func() {
 		cancel()
 		udp.Close()
-		udp2.Close()
 		tcp.Close()
 	}
 	go srv.Serve(ctx, udp, tcp)
-	go srv.ServeUDP(ctx, udp2)
 	return nil
 }
 

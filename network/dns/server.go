@@ -269,8 +269,8 @@ func (s *Server) Serve(ctx context.Context, udp net.PacketConn, tcp net.Listener
 		// share the work: the socket's read lock passes from one to the
 		// next, a goroutine wake-up per batch, which made a lone query's
 		// round trip a third slower (BenchmarkLookupUDP on 2 CPUs: 27 µs
-		// against 20). Another socket (ServeUDP) is what puts a second
-		// CPU to work.
+		// against 20). A second socket on the port (SO_REUSEPORT) did
+		// not help either once the shim ran on one P (GOMAXPROCS=1).
 		run(func(ctx context.Context, wg *sync.WaitGroup) error { return s.serveUDP(ctx, wg, udp) })
 	}
 	if tcp != nil {
@@ -325,23 +325,6 @@ func (s *Server) serveUDP(ctx context.Context, wg *sync.WaitGroup, conn net.Pack
 			writeUDP(conn, uc, forward(ctx, s.fwd.Load(), q, pkt, false, s.log), ap, addr)
 		})
 	}
-}
-
-// ServeUDP answers on one more UDP socket until ctx ends or it is closed:
-// a second socket bound to the same address with SO_REUSEPORT, so that
-// the kernel spreads queries over both and each CPU can answer some. It
-// closes conn when it returns.
-func (s *Server) ServeUDP(ctx context.Context, conn net.PacketConn) error {
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
-	defer conn.Close()
-	var wg sync.WaitGroup
-	err := s.serveUDP(ctx, &wg, conn)
-	wg.Wait()
-	if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-		return nil
-	}
-	return err
 }
 
 // batchUDP: read and answer UDP queries in batches (see batch).
