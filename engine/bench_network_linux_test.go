@@ -224,49 +224,55 @@ func BenchmarkDNSLookup(b *testing.B) {
 		cpu(len(ds))
 		reportLatencies(b, ds)
 	})
-	b.Run("burst50procs", func(b *testing.B) {
-		reportLatencies(b, askInProcesses(b, client.State.Pid, b.N, 53, true))
-	})
-	b.Run("burst50procs-floor", func(b *testing.B) {
-		port := floorResponder(b, client.State.Pid, conns[0], query)
-		reportLatencies(b, askInProcesses(b, client.State.Pid, b.N, port, true))
-	})
-	b.Run("parallel50procs", func(b *testing.B) {
-		reportLatencies(b, askInProcesses(b, client.State.Pid, b.N, 53, false))
-	})
-	b.Run("parallel50procs-floor", func(b *testing.B) {
-		port := floorResponder(b, client.State.Pid, conns[0], query)
-		reportLatencies(b, askInProcesses(b, client.State.Pid, b.N, port, false))
-	})
+	// The processes' cases, against the shim's server and the floor.
+	for _, c := range []struct {
+		name  string
+		burst bool
+	}{{"burst50procs", true}, {"parallel50procs", false}} {
+		b.Run(c.name, func(b *testing.B) {
+			askProcesses(b, client.State.Pid, client.State.ShimPid, 53, c.burst)
+		})
+		b.Run(c.name+"-floor", func(b *testing.B) {
+			port, pid := floorResponder(b, client.State.Pid, conns[0], query)
+			askProcesses(b, client.State.Pid, pid, port, c.burst)
+		})
+	}
 }
 
-// meterCPU starts metering the CPU time of the shim (the server: all its
-// threads, kernel time included, which is where delivering an answer to
-// the asker's socket is counted) and of this process (the askers), and
-// returns the function that reports both per lookup, for n lookups.
-func meterCPU(b *testing.B, shimPid int) func(n int) {
-	shimCPU := func() time.Duration {
-		var sum time.Duration
-		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", shimPid))
-		for _, t := range tasks {
-			d, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", shimPid, t.Name()))
-			var ns int64
-			fmt.Sscan(string(d), &ns)
-			sum += time.Duration(ns)
-		}
-		return sum
-	}
+// meterCPU starts metering the CPU time of the server, process pid, and
+// of this process (the askers), and returns the function that reports
+// both per lookup, for n lookups.
+func meterCPU(b *testing.B, pid int) func(n int) {
 	selfCPU := func() time.Duration {
 		var ru unix.Rusage
 		unix.Getrusage(unix.RUSAGE_SELF, &ru)
 		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
-	s0, c0 := shimCPU(), selfCPU()
+	s0, c0 := processCPU(pid), selfCPU()
 	return func(n int) {
-		s1, c1 := shimCPU(), selfCPU()
-		b.ReportMetric(float64((s1-s0).Nanoseconds())/1e3/float64(n), "server-cpu-us/lookup")
-		b.ReportMetric(float64((c1-c0).Nanoseconds())/1e3/float64(n), "askers-cpu-us/lookup")
+		s1, c1 := processCPU(pid), selfCPU()
+		reportCPU(b, s1-s0, c1-c0, n)
 	}
+}
+
+// processCPU is the CPU time process pid has had, all its threads, kernel
+// time included (where delivering an answer to the asker's socket is
+// counted).
+func processCPU(pid int) time.Duration {
+	var sum time.Duration
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, t := range tasks {
+		d, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		var ns int64
+		fmt.Sscan(string(d), &ns)
+		sum += time.Duration(ns)
+	}
+	return sum
+}
+
+func reportCPU(b *testing.B, server, askers time.Duration, n int) {
+	b.ReportMetric(float64(server.Nanoseconds())/1e3/float64(n), "server-cpu-us/lookup")
+	b.ReportMetric(float64(askers.Nanoseconds())/1e3/float64(n), "askers-cpu-us/lookup")
 }
 
 // dnsServerAddr finds the port the embedded DNS server listens on in the
@@ -346,7 +352,8 @@ func BenchmarkPublishedPort(b *testing.B) {
 // namespace and look up "web" at 127.0.0.11:PORT, timing each lookup in
 // nanoseconds. MODE "loop": a byte on stdin starts N lookups one after the
 // other, and their times follow on stdout. MODE "burst": N rounds of a
-// byte on stdin, one lookup, its time on stdout.
+// byte on stdin, one lookup, its time on stdout. Last comes the CPU time
+// the asker spent from its first lookup on.
 func init() {
 	v := os.Getenv("STACK_DNS_ASKER")
 	if v == "" {
@@ -404,29 +411,44 @@ func init() {
 		}
 		return int64(time.Since(t0))
 	}
+	cpu := func() int64 {
+		var ru unix.Rusage
+		unix.Getrusage(unix.RUSAGE_SELF, &ru)
+		return ru.Utime.Nano() + ru.Stime.Nano()
+	}
 	var go1 [1]byte
-	out := make([]int64, n)
+	out := make([]int64, n+1)
 	if mode == "loop" {
 		rawIO(unix.SYS_READ, 0, go1[:])
-		for i := range out {
+		c0 := cpu()
+		for i := range n {
 			out[i] = lookup()
 		}
+		out[n] = cpu() - c0
 		os.Stdout.Write(unsafe.Slice((*byte)(unsafe.Pointer(&out[0])), 8*n))
 	} else {
-		for i := range out {
-			rawIO(unix.SYS_READ, 0, go1[:])
+		rawIO(unix.SYS_READ, 0, go1[:])
+		c0 := cpu()
+		for i := range n {
+			if i > 0 {
+				rawIO(unix.SYS_READ, 0, go1[:])
+			}
 			out[i] = lookup()
 			rawIO(unix.SYS_WRITE, 1, unsafe.Slice((*byte)(unsafe.Pointer(&out[i])), 8))
 		}
+		out[n] = cpu() - c0
 	}
+	os.Stdout.Write(unsafe.Slice((*byte)(unsafe.Pointer(&out[n])), 8))
 	os.Exit(0)
 }
 
-// askInProcesses runs 50 asker processes against container pid, n lookups
-// each, and returns every latency. burst: each lookup is a round, all 50
-// askers released at once; otherwise the 50 ask as fast as they can, each
-// as soon as it has its last answer.
-func askInProcesses(b *testing.B, pid, n, port int, burst bool) []time.Duration {
+// askProcesses runs 50 asker processes in container pid's namespace
+// against the server at 127.0.0.11:port, process server, b.N lookups each,
+// and reports their latencies and CPU times. burst: each lookup is a
+// round, all 50 askers released at once; otherwise the 50 ask as fast as
+// they can, each as soon as it has its last answer.
+func askProcesses(b *testing.B, pid, server, port int, burst bool) {
+	n := b.N
 	self, err := os.Executable()
 	if err != nil {
 		b.Fatal(err)
@@ -481,6 +503,7 @@ func askInProcesses(b *testing.B, pid, n, port int, burst bool) []time.Duration 
 		return ds
 	}
 	var ds []time.Duration
+	s0 := processCPU(server)
 	if !burst {
 		for _, a := range askers {
 			a.in.Write([]byte{1})
@@ -488,17 +511,24 @@ func askInProcesses(b *testing.B, pid, n, port int, burst bool) []time.Duration 
 		for _, a := range askers {
 			ds = append(ds, read(a.out, n)...)
 		}
-		return ds
-	}
-	for range n {
-		for _, a := range askers {
-			a.in.Write([]byte{1})
+	} else {
+		for range n {
+			for _, a := range askers {
+				a.in.Write([]byte{1})
+			}
+			for _, a := range askers {
+				ds = append(ds, read(a.out, 1)...)
+			}
 		}
-		for _, a := range askers {
-			ds = append(ds, read(a.out, 1)...)
-		}
 	}
-	return ds
+	s1 := processCPU(server)
+	// Each asker's last word is the CPU time its lookups took.
+	var askersCPU time.Duration
+	for _, a := range askers {
+		askersCPU += read(a.out, 1)[0]
+	}
+	reportCPU(b, s1-s0, askersCPU, len(ds))
+	reportLatencies(b, ds)
 }
 
 // The floor responder role: STACK_DNS_FLOOR=PID joins PID's network
@@ -546,8 +576,9 @@ func init() {
 }
 
 // floorResponder starts the floor responder in container pid's network
-// namespace, answering with what conn gets for query, and returns its port.
-func floorResponder(b *testing.B, pid int, conn net.Conn, query []byte) int {
+// namespace, answering with what conn gets for query, and returns its port
+// and process ID.
+func floorResponder(b *testing.B, pid int, conn net.Conn, query []byte) (port, responder int) {
 	conn.SetDeadline(time.Now().Add(2 * time.Second))
 	conn.Write(query)
 	ans := make([]byte, 512)
@@ -566,9 +597,8 @@ func floorResponder(b *testing.B, pid int, conn net.Conn, query []byte) int {
 	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	in.Write(ans[:n])
 	in.Close()
-	var port int
 	if _, err := fmt.Fscan(out, &port); err != nil {
 		b.Fatal(err)
 	}
-	return port
+	return port, cmd.Process.Pid
 }
