@@ -364,14 +364,7 @@ func init() {
 	if _, err := fmt.Sscanf(strings.ReplaceAll(v, ":", " "), "%d %d %d %s", &pid, &n, &port, &mode); err != nil {
 		os.Exit(2)
 	}
-	runtime.LockOSThread()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", pid))
-	if err != nil {
-		os.Exit(3)
-	}
-	if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-		os.Exit(4)
-	}
+	joinNetNS(pid)
 	// A blocking socket, and raw system calls on this thread: the asker
 	// waits for its answer in a read, as glibc's resolver waits in poll,
 	// not in Go's netpoller, whose wake-ups (a thread in epoll_wait
@@ -440,6 +433,21 @@ func init() {
 	}
 	os.Stdout.Write(unsafe.Slice((*byte)(unsafe.Pointer(&out[n])), 8))
 	os.Exit(0)
+}
+
+// joinNetNS moves the calling goroutine, locked to its thread for good, into
+// process pid's network namespace, or exits: for the roles' init functions,
+// which run before any test.
+func joinNetNS(pid int) {
+	runtime.LockOSThread()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", pid))
+	if err != nil {
+		os.Exit(3)
+	}
+	if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+		os.Exit(4)
+	}
+	f.Close()
 }
 
 // askProcesses runs 50 asker processes in container pid's namespace
@@ -542,14 +550,7 @@ func init() {
 		return
 	}
 	pid, _ := strconv.Atoi(v)
-	runtime.LockOSThread()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", pid))
-	if err != nil {
-		os.Exit(3)
-	}
-	if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-		os.Exit(4)
-	}
+	joinNetNS(pid)
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		os.Exit(5)
